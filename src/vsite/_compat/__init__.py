@@ -1,0 +1,1 @@
+"""Version shims, one module per concern, each named for what it papers over."""

@@ -1,0 +1,232 @@
+"""activate()/deactivate(): install the virtual site as one transaction, undo it exactly."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from vsite.errors import ActivationError, VsiteError
+from vsite.finder.meta_finder import DistributionFinder
+from vsite.finder.path_hook import PathHook, SiteFinder
+from vsite.finder.union import Registry, UnionDir
+from vsite.index import SiteIndex, build_index
+from vsite.manifest import Manifest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+__all__ = ["Handle", "activate", "active", "deactivate"]
+
+_lock = threading.RLock()
+_active: Handle | None = None
+
+
+class Handle:
+    """An active virtual site: what was installed, so it can be taken out again."""
+
+    def __init__(self, manifest: Manifest, index: SiteIndex, site_path: str) -> None:
+        self.manifest = manifest
+        self.index = index
+        self.site_path = site_path
+        self.path_hook: PathHook | None = None
+        self.meta_finder: DistributionFinder | None = None
+        self._added_path: list[str] = []
+        self._added_meta: list[object] = []
+        self._added_hooks: list[Callable[[str], object]] = []
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "inactive"
+        return f"<vsite.Handle {self.manifest.source!r} {state}, {len(self.roots)} roots>"
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """The roots in use, in manifest order (roots dropped as duplicates excluded)."""
+        return self.index.roots
+
+    @property
+    def active(self) -> bool:
+        return _active is self
+
+    def deactivate(self, *, purge: bool = False) -> None:
+        """Take this site out of the interpreter (see :func:`deactivate`)."""
+        with _lock:
+            global _active
+            if _active is not self:
+                return
+            self._uninstall()
+            if purge:
+                self._purge()
+            _active = None
+
+    # -- internals ---------------------------------------------------------------
+
+    def _install(self) -> None:
+        registry = Registry()
+        union = UnionDir(self.index.roots, registry, self.index.entries, self.index.mtimes)
+        site = SiteFinder(self.site_path, union)
+        self.path_hook = PathHook(site, registry)
+        self.meta_finder = DistributionFinder(
+            self.site_path, list(self.index.dists.values()), self.index.dists
+        )
+        before_path = list(sys.path)
+        before_meta = list(sys.meta_path)
+        before_hooks = list(sys.path_hooks)
+
+        sys.path_hooks.insert(0, self.path_hook)
+        sys.path_importer_cache.pop(self.site_path, None)
+        sys.path.insert(_site_position(), self.site_path)
+        sys.meta_path.insert(_metadata_position(), self.meta_finder)
+        from vsite.pth import run_pth_files
+
+        run_pth_files(self.index.pth)
+
+        self._added_path = [p for p in sys.path if p not in before_path]
+        self._added_meta = [f for f in sys.meta_path if f not in before_meta]
+        self._added_hooks = [h for h in sys.path_hooks if h not in before_hooks]
+
+    def _uninstall(self) -> None:
+        added_path = set(self._added_path)
+        sys.path[:] = [p for p in sys.path if p not in added_path]
+        sys.meta_path[:] = [f for f in sys.meta_path if f not in self._added_meta]
+        sys.path_hooks[:] = [h for h in sys.path_hooks if h not in self._added_hooks]
+        owned = self._prefixes()
+        for key in list(sys.path_importer_cache):
+            if key in added_path or _under(key, owned):
+                sys.path_importer_cache.pop(key, None)
+
+    def _prefixes(self) -> tuple[str, ...]:
+        return tuple(os.path.join(p, "") for p in (*self.index.roots, self.site_path))
+
+    def _purge(self) -> None:
+        owned = self._prefixes()
+        # Decide for every module before removing any: a namespace package's path
+        # recalculates through its parent, which must still be importable then.
+        doomed = [name for name, module in list(sys.modules.items()) if _module_from(module, owned)]
+        for name in doomed:
+            sys.modules.pop(name, None)
+
+
+def activate(manifest: Manifest | str | os.PathLike[str]) -> Handle:
+    """Make ``manifest``'s roots importable as one site-packages; return its handle.
+
+    All-or-nothing: the manifest and every root are validated before any global state
+    changes, and a failure restores ``sys.path``, ``sys.meta_path``, ``sys.path_hooks``
+    and ``sys.path_importer_cache``. Activating the active manifest again returns the
+    same handle.
+    """
+    global _active
+    loaded = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
+    with _lock:
+        if _active is not None:
+            if _active.manifest == loaded:
+                return _active
+            raise ActivationError(
+                f"another manifest is active ({_active.manifest.source}); deactivate it first",
+                manifest=loaded.source,
+            )
+        index = build_index(loaded)
+        handle = Handle(loaded, index, _site_path(loaded))
+        snapshot = (
+            list(sys.path),
+            list(sys.meta_path),
+            list(sys.path_hooks),
+            dict(sys.path_importer_cache),
+        )
+        try:
+            handle._install()
+        except BaseException as exc:
+            sys.path[:], sys.meta_path[:], sys.path_hooks[:] = snapshot[:3]
+            sys.path_importer_cache.clear()
+            sys.path_importer_cache.update(snapshot[3])
+            if isinstance(exc, VsiteError):
+                raise
+            if isinstance(exc, Exception):
+                raise ActivationError(
+                    f"activation failed: {exc!r}", manifest=loaded.source
+                ) from exc
+            raise
+        _active = handle
+        return handle
+
+
+def deactivate(*, purge: bool = False) -> None:
+    """Undo the active site: its sys.path entries, finders and hooks are removed.
+
+    Modules already imported stay in ``sys.modules`` unless ``purge`` is true, which
+    removes every module loaded from the site's roots. No-op when nothing is active.
+    """
+    handle = _active
+    if handle is not None:
+        handle.deactivate(purge=purge)
+
+
+def active() -> Handle | None:
+    """The active handle, if any."""
+    return _active
+
+
+def _site_path(manifest: Manifest) -> str:
+    """The virtual site's sys.path entry: a path no real directory is expected at."""
+    import zlib
+
+    key = "\0".join(root.path for root in manifest.roots).encode("utf-8", "surrogateescape")
+    return os.path.join(_runtime_base(), f"site-{zlib.crc32(key):08x}")
+
+
+def _runtime_base() -> str:
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isabs(base):
+        return os.path.join(base, "vsite")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    # tempfile.gettempdir() would cost ~10 ms of imports at start-up; same rule here.
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        tmp = os.environ.get(name)
+        if tmp and os.path.isabs(tmp):
+            break
+    else:
+        tmp = "/tmp"
+    return os.path.join(tmp, f"vsite-{uid}")
+
+
+def _site_position() -> int:
+    """Where ``site`` would put site-packages: before the first site dir on sys.path."""
+    import site
+
+    candidates = list(getattr(site, "getsitepackages", list)())
+    if site.ENABLE_USER_SITE:
+        candidates.append(site.getusersitepackages())
+    wanted = {os.path.normcase(os.path.abspath(c)) for c in candidates}
+    for position, entry in enumerate(sys.path):
+        if isinstance(entry, str) and os.path.normcase(os.path.abspath(entry)) in wanted:
+            return position
+    return len(sys.path)
+
+
+def _metadata_position() -> int:
+    """Just before PathFinder: our distributions precede those of site-packages."""
+    from importlib.machinery import PathFinder
+
+    for position, finder in enumerate(sys.meta_path):
+        if finder is PathFinder:
+            return position
+    return len(sys.meta_path)
+
+
+def _under(path: object, prefixes: tuple[str, ...]) -> bool:
+    return isinstance(path, str) and os.path.join(path, "").startswith(prefixes)
+
+
+def _module_from(module: ModuleType, prefixes: tuple[str, ...]) -> bool:
+    spec = getattr(module, "__spec__", None)
+    if spec is None:
+        return _under(getattr(module, "__file__", None), prefixes)
+    if spec.origin is not None and _under(spec.origin, prefixes):
+        return True
+    try:
+        locations = list(spec.submodule_search_locations or ())
+    except Exception:  # A namespace path whose parent is gone cannot recalculate.
+        return False
+    return bool(locations) and all(_under(p, prefixes) for p in locations)

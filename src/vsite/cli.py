@@ -1,0 +1,146 @@
+"""The ``vsite`` command line. The only place that picks exit codes.
+
+Exit codes: a command's own for ``exec``/``run``; 0 clean, 1 problems found, 2 unusable
+manifest or usage error for the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from vsite._startup import BOOT_DIR, ENV_MANIFEST
+from vsite.errors import VsiteError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_PROBLEMS = 1
+EXIT_UNUSABLE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if args and args[0] == "run":
+        return _run(parser, args[1:])
+    options = parser.parse_args(args)
+    try:
+        code: int = options.func(options)
+    except VsiteError as exc:
+        _error(str(exc).splitlines()[0] if not exc.problems else str(exc))
+        return EXIT_UNUSABLE
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vsite",
+        description="Use many per-wheel install roots as ONE site-packages.",
+    )
+    from vsite import __version__
+
+    parser.add_argument("--version", action="version", version=f"vsite {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    exec_ = commands.add_parser(
+        "exec",
+        help="run COMMAND with the site active in every Python process it starts",
+        description="Run COMMAND with the virtual site active in every Python process it "
+        "starts. When COMMAND is not an executable on PATH but a console script of the "
+        "site, that entry point runs, as a venv's bin/COMMAND would.",
+    )
+    exec_.add_argument("manifest")
+    exec_.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    exec_.set_defaults(func=_exec)
+
+    commands.add_parser(
+        "run",
+        help="run Python in-process with the site active: [-m MODULE | -c CODE | SCRIPT] [ARGS]",
+        add_help=False,
+    )
+
+    check = commands.add_parser("check", help="validate a manifest and report problems")
+    check.add_argument("manifest")
+    check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.set_defaults(func=_check)
+    return parser
+
+
+def _exec(options: argparse.Namespace) -> int:
+    command = list(options.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        _error("exec needs a command: vsite exec MANIFEST -- COMMAND [ARGS...]")
+        return EXIT_UNUSABLE
+    from vsite.index import build_index
+    from vsite.manifest import Manifest
+
+    manifest = Manifest.load(options.manifest)
+    index = build_index(manifest)  # Fail here, once, rather than in every child.
+    env = dict(os.environ)
+    env[ENV_MANIFEST] = manifest.source
+    previous = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + previous if previous else "")
+    _warn_isolated(command)
+    if shutil.which(command[0], path=env.get("PATH")) is None and os.sep not in command[0]:
+        from vsite.scripts import find_script
+
+        script = find_script(index, command[0])
+        if script is not None:
+            command = [sys.executable, "-c", script.runner_code(), *command]
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as exc:
+        _error(f"cannot run {command[0]!r}: {exc.strerror or exc}")
+        return 127 if isinstance(exc, FileNotFoundError) else 126
+    return 0  # pragma: no cover - execvpe does not return
+
+
+def _warn_isolated(command: list[str]) -> None:
+    """``python -I``/``-S``/``-E`` never read vsite's boot hook: say so."""
+    if not os.path.basename(command[0]).startswith("python"):
+        return
+    for arg in command[1:]:
+        if arg == "--" or not arg.startswith("-") or arg.startswith("--"):
+            break
+        flags = arg[1:]
+        hit = next((flag for flag in "ISE" if flag in flags.partition("c")[0]), None)
+        if hit:
+            sys.stderr.write(
+                f"vsite: warning: {command[0]} -{hit} does not run vsite's boot hook; "
+                "the virtual site will not be active in it\n"
+            )
+            return
+        if arg in ("-c", "-m") or "c" in flags or "m" in flags:
+            break
+
+
+def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: vsite run MANIFEST [-m MODULE | -c CODE | SCRIPT] [ARGS...]")
+        return 0 if args else EXIT_UNUSABLE
+    from vsite.run import run
+
+    try:
+        return run(args[0], args[1:])
+    except VsiteError as exc:
+        _error(str(exc).splitlines()[0] if not exc.problems else str(exc))
+        return EXIT_UNUSABLE
+
+
+def _check(options: argparse.Namespace) -> int:
+    from vsite.check import check_command
+
+    return check_command(options.manifest, as_json=options.json)
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"vsite: error: {message}\n")

@@ -1,0 +1,1 @@
+"""Import-system side of vsite: the path-entry hook, union directories, metadata."""

@@ -1,0 +1,66 @@
+"""The meta-path finder that serves the virtual site's distribution metadata.
+
+It finds no modules (the path-entry hook does, in sys.path order); it only answers
+``find_distributions`` for importlib.metadata and the importlib_metadata backport,
+from the index, by canonical name, honouring ``Context.name`` and ``Context.path``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from vsite._names import canonicalize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
+__all__ = ["DistributionFinder"]
+
+
+class DistributionFinder:
+    """``find_distributions`` over the site's dist-info directories."""
+
+    __slots__ = ("by_name", "ordered", "site_path")
+
+    def __init__(self, site_path: str, ordered: Sequence[str], by_name: Mapping[str, str]) -> None:
+        self.site_path = site_path
+        self.ordered = tuple(ordered)  # dist-info paths in site order
+        self.by_name = by_name  # canonical name -> dist-info path
+
+    def __repr__(self) -> str:
+        return f"vsite.DistributionFinder({self.site_path!r})"
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        return None  # Modules come through the path hook, so sys.path order holds.
+
+    def invalidate_caches(self) -> None:
+        pass
+
+    def find_distributions(self, context: object = None) -> Iterator[object]:
+        if context is None:
+            from importlib.metadata import DistributionFinder as _Finder
+
+            context = _Finder.Context()
+        if self.site_path not in getattr(context, "path", ()):
+            return iter(())
+        name = getattr(context, "name", None)
+        if name is None:
+            found: Iterable[str] = self.ordered
+        else:
+            hit = self.by_name.get(canonicalize(name))
+            found = (hit,) if hit is not None else ()
+        # The caller's own module (stdlib importlib.metadata or the importlib_metadata
+        # backport) makes the distribution objects, so each API gets its own types.
+        api = sys.modules[type(context).__module__]
+        path_distribution = api.PathDistribution
+        import pathlib
+
+        return (path_distribution(pathlib.Path(path)) for path in found)

@@ -1,0 +1,82 @@
+"""The path-entry hook: claims the virtual site's sys.path entry and union portions.
+
+Every other path is declined with ImportError, as the protocol asks, so the stdlib's
+FileFinder keeps serving ordinary directories.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
+    from vsite.finder.union import Registry, UnionDir
+
+__all__ = ["PathHook", "PortionFinder", "SiteFinder"]
+
+
+class SiteFinder:
+    """Path-entry finder of the virtual site's single sys.path entry: all roots at once."""
+
+    __slots__ = ("path", "union")
+
+    def __init__(self, path: str, union: UnionDir) -> None:
+        self.path = path
+        self.union = union
+
+    def __repr__(self) -> str:
+        return f"SiteFinder({self.path!r}, {len(self.union.portions)} roots)"
+
+    def find_spec(self, fullname: str, target: ModuleType | None = None) -> ModuleSpec | None:
+        return self.union.find_spec(fullname)
+
+    def invalidate_caches(self) -> None:
+        self.union.invalidate()
+
+    def iter_modules(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+        return self.union.iter_modules(prefix)
+
+
+class PortionFinder:
+    """Path-entry finder of one real directory that is part of a union."""
+
+    __slots__ = ("portion", "union")
+
+    def __init__(self, union: UnionDir, portion: int) -> None:
+        self.union = union
+        self.portion = portion
+
+    def __repr__(self) -> str:
+        return f"PortionFinder({self.union.portions[self.portion]!r})"
+
+    def find_spec(self, fullname: str, target: ModuleType | None = None) -> ModuleSpec | None:
+        return self.union.find_spec(fullname, self.portion)
+
+    def invalidate_caches(self) -> None:
+        self.union.invalidate()
+
+    def iter_modules(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+        return self.union.iter_modules(prefix)
+
+
+class PathHook:
+    """A ``sys.path_hooks`` callable bound to one activation."""
+
+    __slots__ = ("registry", "site")
+
+    def __init__(self, site: SiteFinder, registry: Registry) -> None:
+        self.site = site
+        self.registry = registry
+
+    def __repr__(self) -> str:
+        return f"vsite.PathHook({self.site.path!r})"
+
+    def __call__(self, path: str) -> SiteFinder | PortionFinder:
+        if path == self.site.path:
+            return self.site
+        claimed = self.registry.portions.get(path)
+        if claimed is None:
+            raise ImportError("not a vsite path", path=path)
+        return PortionFinder(*claimed)

@@ -1,0 +1,224 @@
+"""A directory seen as the union of same-named directories in several roots.
+
+This is where flat-directory precedence is decided for one level of the tree: a
+package (``__init__`` + suffix, FileFinder's suffix order, first root that has it) beats
+a module file (first suffix in loader order, first root that has it) beats a namespace
+directory; a name found in the stdlib's FileFinder for one directory is found here for
+the union of all portions, and with the same kind.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.machinery import (
+    BYTECODE_SUFFIXES,
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    ExtensionFileLoader,
+    ModuleSpec,
+    SourceFileLoader,
+    SourcelessFileLoader,
+)
+from importlib.util import spec_from_file_location
+
+from vsite.finder.resources import union_loader_class
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from importlib.abc import FileLoader, Loader
+    from typing import Any
+
+__all__ = ["LOADERS", "Registry", "UnionDir"]
+
+
+def _loaders() -> tuple[tuple[str, type[FileLoader]], ...]:
+    kinds: list[tuple[Any, list[str]]] = [
+        (ExtensionFileLoader, EXTENSION_SUFFIXES),
+        (SourceFileLoader, SOURCE_SUFFIXES),
+        (SourcelessFileLoader, BYTECODE_SUFFIXES),
+    ]
+    return tuple((suffix, loader) for loader, suffixes in kinds for suffix in suffixes)
+
+
+#: (suffix, loader class) in the order FileFinder tries them.
+LOADERS = _loaders()
+
+
+class Registry:
+    """Portion directory path -> (its union, its position), shared by one activation.
+
+    The path hook claims exactly the paths registered here: the directories that take
+    part in a union. Every other directory is left to the stdlib's FileFinder.
+    """
+
+    __slots__ = ("portions",)
+
+    def __init__(self) -> None:
+        self.portions: dict[str, tuple[UnionDir, int]] = {}
+
+    def register(self, union: UnionDir) -> None:
+        for number, path in enumerate(union.portions):
+            self.portions[path] = (union, number)
+
+
+class UnionDir:
+    """One logical directory made of ``portions`` (real directories, in manifest order)."""
+
+    __slots__ = ("_children", "_entries", "_mtimes", "portions", "registry")
+
+    def __init__(
+        self,
+        portions: tuple[str, ...],
+        registry: Registry,
+        entries: dict[str, list[tuple[int, bool]]] | None = None,
+        mtimes: tuple[int, ...] | None = None,
+    ) -> None:
+        self.portions = portions
+        self.registry = registry
+        self._entries = entries
+        self._mtimes = mtimes
+        self._children: dict[str, UnionDir] = {}
+
+    # -- listing ---------------------------------------------------------------
+
+    def entries(self) -> dict[str, list[tuple[int, bool]]]:
+        entries = self._entries
+        if entries is None:
+            entries, mtimes = _scan_portions(self.portions)
+            self._entries, self._mtimes = entries, mtimes
+        return entries
+
+    def invalidate(self) -> None:
+        """Forget listings of portions whose directory changed since they were read."""
+        if self._entries is None:
+            return
+        current = tuple(_mtime(path) for path in self.portions)
+        if current != self._mtimes:
+            self._entries = None
+            self._children.clear()
+
+    # -- resolution --------------------------------------------------------------
+
+    def find_spec(self, fullname: str, portion: int | None = None) -> ModuleSpec | None:
+        """The spec of ``fullname`` (a direct child) in the union, as FileFinder would.
+
+        ``portion`` is the asking path entry's position: a namespace result then holds
+        only that portion's directory, because PathFinder gathers namespace portions
+        entry by entry. ``None`` means one entry stands for the whole union.
+        """
+        tail = fullname.rpartition(".")[2]
+        entries = self.entries()
+        holders = entries.get(tail)
+        dirs = [number for number, is_dir in holders if is_dir] if holders else []
+        if dirs:
+            spec = self._package_spec(fullname, tail, dirs)
+            if spec is not None:
+                return spec
+        for suffix, loader_class in LOADERS:
+            for number, is_dir in entries.get(tail + suffix, ()):
+                if not is_dir:
+                    path = os.path.join(self.portions[number], tail + suffix)
+                    return spec_from_file_location(
+                        fullname, path, loader=loader_class(fullname, path)
+                    )
+        if not dirs:
+            return None
+        if portion is None:
+            locations = [os.path.join(self.portions[n], tail) for n in dirs]
+        elif portion in dirs:
+            locations = [os.path.join(self.portions[portion], tail)]
+        else:
+            return None
+        self._child(tail, dirs)
+        spec = ModuleSpec(fullname, None, is_package=True)
+        spec.submodule_search_locations = locations
+        return spec
+
+    def _package_spec(self, fullname: str, tail: str, dirs: list[int]) -> ModuleSpec | None:
+        locations = [os.path.join(self.portions[n], tail) for n in dirs]
+        for suffix, loader_class in LOADERS:
+            init = "__init__" + suffix
+            for location in locations:
+                origin = os.path.join(location, init)
+                if os.path.isfile(origin):
+                    if len(locations) > 1:
+                        self._child(tail, dirs)
+                        loader: Loader = union_loader_class(loader_class)(
+                            fullname, origin, tuple(locations)
+                        )
+                    else:
+                        loader = loader_class(fullname, origin)
+                    return spec_from_file_location(
+                        fullname, origin, loader=loader, submodule_search_locations=locations
+                    )
+        return None
+
+    def _child(self, tail: str, dirs: list[int]) -> None:
+        """Register the union of ``tail``'s directories when more than one root has it."""
+        if len(dirs) < 2 or tail in self._children:
+            return
+        child = UnionDir(tuple(os.path.join(self.portions[n], tail) for n in dirs), self.registry)
+        self._children[tail] = child
+        self.registry.register(child)
+
+    # -- listing for pkgutil ---------------------------------------------------------
+
+    def iter_modules(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+        """What pkgutil's FileFinder walk yields for the flat directory, in its order."""
+        import inspect  # pkgutil imports it for the same job; never on the boot path.
+
+        entries = self.entries()
+        yielded: set[str] = set()
+        for filename in sorted(entries):
+            modname = inspect.getmodulename(filename)
+            if modname == "__init__" or modname in yielded:
+                continue
+            ispkg = False
+            dirs = [n for n, is_dir in entries[filename] if is_dir]
+            if not modname and dirs and "." not in filename:
+                modname = filename
+                ispkg = any(
+                    inspect.getmodulename(name) == "__init__"
+                    for n in dirs
+                    for name in _listdir(os.path.join(self.portions[n], filename))
+                )
+                if not ispkg:
+                    continue
+            if modname and "." not in modname:
+                yielded.add(modname)
+                yield prefix + modname, ispkg
+
+
+def _scan_portions(
+    portions: tuple[str, ...],
+) -> tuple[dict[str, list[tuple[int, bool]]], tuple[int, ...]]:
+    entries: dict[str, list[tuple[int, bool]]] = {}
+    mtimes = []
+    for number, path in enumerate(portions):
+        mtimes.append(_mtime(path))
+        try:
+            with os.scandir(path) as listing:
+                for entry in listing:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    entries.setdefault(entry.name, []).append((number, is_dir))
+        except OSError:
+            continue  # A vanished or unreadable portion holds nothing, as for FileFinder.
+    return entries, tuple(mtimes)
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []

@@ -1,0 +1,124 @@
+"""Merge the roots of a manifest, in order, into one SiteIndex.
+
+Validation happens here, before activation touches any global state: every missing or
+unusable root is reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+from vsite.errors import Problem, RootError
+from vsite.scan import RootScan, scan_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vsite.manifest import Manifest, Root
+
+__all__ = ["DroppedRoot", "SiteIndex", "build_index"]
+
+
+class DroppedRoot:
+    """A root left out whole because an earlier root has the same distribution."""
+
+    __slots__ = ("dist", "root", "winner")
+
+    def __init__(self, root: Root, dist: str, winner: str) -> None:
+        self.root = root
+        self.dist = dist
+        self.winner = winner
+
+    def __repr__(self) -> str:
+        return f"DroppedRoot({self.root.path!r}, {self.dist!r}, winner={self.winner!r})"
+
+
+class SiteIndex:
+    """The union of the used roots, in manifest order."""
+
+    __slots__ = ("dists", "dropped", "entries", "manifest", "mtimes", "pth", "roots")
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        roots: tuple[str, ...],
+        entries: dict[str, list[tuple[int, bool]]],
+        mtimes: tuple[int, ...],
+        dists: dict[str, str],
+        pth: list[tuple[str, str]],
+        dropped: list[DroppedRoot],
+    ) -> None:
+        self.manifest = manifest
+        self.roots = roots  # used roots, in manifest order
+        self.entries = entries  # top-level name -> [(root number, is dir)]
+        self.mtimes = mtimes  # st_mtime_ns of each used root
+        self.dists = dists  # canonical name -> dist-info path, in site order
+        self.pth = pth  # (file name, root) in site order: by name, first root wins
+        self.dropped = dropped
+
+
+def scan_roots(manifest: Manifest) -> list[RootScan]:
+    """Scan every root of ``manifest``; RootError lists every unusable root at once."""
+    scans: list[RootScan] = []
+    problems: list[Problem] = []
+    for root in manifest.roots:
+        try:
+            scans.append(scan_root(root.path))
+        except FileNotFoundError:
+            problems.append(Problem("root does not exist", root.pointer, root.path))
+        except NotADirectoryError:
+            problems.append(Problem("root is not a directory", root.pointer, root.path))
+        except OSError as exc:
+            problems.append(
+                Problem(f"root cannot be read: {exc.strerror or exc}", root.pointer, root.path)
+            )
+    if problems:
+        first = problems[0]
+        raise RootError(
+            first.message if len(problems) == 1 else f"{len(problems)} roots cannot be used",
+            manifest=manifest.source,
+            pointer=first.pointer,
+            root=first.root,
+            problems=problems if len(problems) > 1 else (),
+        )
+    return scans
+
+
+def build_index(manifest: Manifest) -> SiteIndex:
+    """Scan and merge ``manifest``'s roots; a root repeating a distribution is dropped."""
+    scans = scan_roots(manifest)
+    owner: dict[str, str] = {}  # canonical dist name -> root path that provides it
+    dists: dict[str, str] = {}
+    dropped: list[DroppedRoot] = []
+    kept: list[RootScan] = []
+    for root, scan in zip(manifest.roots, scans):
+        clash = next((name for name, _ in scan.dists if name in owner), None)
+        if clash is not None:
+            dropped.append(DroppedRoot(root, clash, owner[clash]))
+            continue
+        for name, dirname in scan.dists:
+            if name not in owner:  # Two dist-infos of one name in one root: first wins.
+                owner[name] = scan.path
+                dists[name] = os.path.join(scan.path, dirname)
+        kept.append(scan)
+
+    entries: dict[str, list[tuple[int, bool]]] = {}
+    pth_owner: dict[str, str] = {}
+    for number, scan in enumerate(kept):
+        for name, is_dir in scan.listing.items():
+            holders = entries.get(name)
+            if holders is None:
+                entries[name] = [(number, is_dir)]
+            else:
+                holders.append((number, is_dir))
+        for name in scan.pth:
+            pth_owner.setdefault(name, scan.path)
+    pth = sorted(pth_owner.items())
+    return SiteIndex(
+        manifest,
+        tuple(scan.path for scan in kept),
+        entries,
+        tuple(scan.mtime for scan in kept),
+        dists,
+        pth,
+        dropped,
+    )

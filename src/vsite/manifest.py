@@ -1,0 +1,215 @@
+"""Read and validate a schema-v1 manifest, reporting every problem at once."""
+
+from __future__ import annotations
+
+import os
+
+from vsite.errors import ManifestError, Problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["SCHEMA_VERSION", "Manifest", "Root"]
+
+SCHEMA_VERSION = 1
+_TOP_KEYS = frozenset({"vsite", "roots"})
+_ROOT_KEYS = frozenset({"path", "name", "version"})
+
+
+class Root:
+    """One root of a manifest: an absolute directory path plus optional hints."""
+
+    __slots__ = ("name", "path", "pointer", "version")
+
+    def __init__(
+        self,
+        path: str,
+        pointer: str,
+        name: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.path = path
+        self.pointer = pointer
+        self.name = name
+        self.version = version
+
+    def __repr__(self) -> str:
+        return (
+            f"Root({self.path!r}, {self.pointer!r}, name={self.name!r}, version={self.version!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Root):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.path, self.pointer, self.name, self.version)
+
+
+class Manifest:
+    """A validated manifest: where it was read from and its roots in order.
+
+    ``source`` is the manifest file's absolute path ("<memory>" when built in code);
+    ``content`` the exact bytes read, which key the persistent caches.
+    """
+
+    __slots__ = ("content", "roots", "source")
+
+    def __init__(self, source: str, roots: Sequence[Root], content: bytes = b"") -> None:
+        self.source = source
+        self.roots = tuple(roots)
+        self.content = content
+
+    def __repr__(self) -> str:
+        return f"Manifest({self.source!r}, {len(self.roots)} roots)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return (self.source, self.roots) == (other.source, other.roots)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.roots))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Manifest:
+        """Read the manifest at ``path``; raise ManifestError listing every problem."""
+        source = os.path.abspath(os.fspath(path))
+        try:
+            with open(source, "rb") as stream:
+                content = stream.read()
+        except IsADirectoryError:
+            raise ManifestError("manifest path is a directory", manifest=source) from None
+        except OSError as exc:
+            raise ManifestError(
+                f"cannot read manifest: {exc.strerror or exc}", manifest=source
+            ) from None
+        return cls.from_bytes(content, source)
+
+    @classmethod
+    def from_bytes(cls, content: bytes, source: str) -> Manifest:
+        """Parse manifest bytes as read from ``source`` (an absolute file path)."""
+        import json  # Only needed when no persistent index answers first.
+
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(
+                f"manifest is not UTF-8 (byte {exc.start})", manifest=source
+            ) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ManifestError(f"manifest is not valid JSON: {exc}", manifest=source) from None
+        return cls.from_data(data, source, content)
+
+    @classmethod
+    def from_data(cls, data: object, source: str, content: bytes = b"") -> Manifest:
+        """Validate decoded JSON ``data``; relative roots resolve against ``source``'s dir."""
+        problems: list[Problem] = []
+        roots: list[Root] = []
+        if not isinstance(data, dict):
+            raise ManifestError(
+                "manifest must be a JSON object",
+                manifest=source,
+                problems=[Problem(f"expected an object, got {_kind(data)}", "")],
+            )
+        for key in sorted(set(data) - _TOP_KEYS):
+            problems.append(Problem(f"unknown key {key!r}", f"/{_escape(key)}"))
+        version = data.get("vsite")
+        if "vsite" not in data:
+            problems.append(Problem("missing schema version (expected 1)", "/vsite"))
+        elif type(version) is not int or version != SCHEMA_VERSION:
+            problems.append(
+                Problem(f"unsupported schema version {version!r} (expected 1)", "/vsite")
+            )
+        base = os.path.dirname(source)
+        raw_roots = data.get("roots")
+        if "roots" not in data:
+            problems.append(Problem("missing list of roots", "/roots"))
+        elif not isinstance(raw_roots, list):
+            problems.append(Problem(f"expected a list, got {_kind(raw_roots)}", "/roots"))
+        elif not raw_roots:
+            problems.append(Problem("no roots listed", "/roots"))
+        else:
+            seen: dict[str, str] = {}
+            for number, entry in enumerate(raw_roots):
+                root = _parse_root(entry, f"/roots/{number}", base, problems)
+                if root is None:
+                    continue
+                earlier = seen.get(root.path)
+                if earlier is not None:
+                    problems.append(Problem(f"duplicate of {earlier}", root.pointer, root.path))
+                    continue
+                seen[root.path] = root.pointer
+                roots.append(root)
+        if problems:
+            raise ManifestError(
+                f"invalid manifest ({len(problems)} problem{'s' if len(problems) > 1 else ''})",
+                manifest=source,
+                problems=problems,
+            )
+        return cls(source, roots, content)
+
+    @classmethod
+    def from_roots(
+        cls, roots: Sequence[str | os.PathLike[str]], source: str = "<memory>"
+    ) -> Manifest:
+        """Build a manifest in code from root directories (absolute or cwd-relative)."""
+        data = {"vsite": SCHEMA_VERSION, "roots": [os.path.abspath(r) for r in roots]}
+        return cls.from_data(data, os.path.abspath(source) if source != "<memory>" else source)
+
+
+def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem]) -> Root | None:
+    name = version = None
+    if isinstance(entry, str):
+        raw_path: object = entry
+    elif isinstance(entry, dict):
+        for key in sorted(set(entry) - _ROOT_KEYS):
+            problems.append(Problem(f"unknown key {key!r} in root", f"{pointer}/{_escape(key)}"))
+        raw_path = entry.get("path")
+        if "path" not in entry:
+            problems.append(Problem("root object has no 'path'", f"{pointer}/path"))
+            return None
+        for hint in ("name", "version"):
+            value = entry.get(hint)
+            if hint in entry and not isinstance(value, str):
+                problems.append(
+                    Problem(f"{hint!r} must be a string, got {_kind(value)}", f"{pointer}/{hint}")
+                )
+        name = entry.get("name") if isinstance(entry.get("name"), str) else None
+        version = entry.get("version") if isinstance(entry.get("version"), str) else None
+    else:
+        problems.append(Problem(f"root must be a string or an object, got {_kind(entry)}", pointer))
+        return None
+    if not isinstance(raw_path, str):
+        problems.append(Problem(f"root path must be a string, got {_kind(raw_path)}", pointer))
+        return None
+    if not raw_path or "\0" in raw_path:
+        problems.append(Problem("root path is empty or contains NUL", pointer))
+        return None
+    path = os.path.normpath(os.path.join(base, os.path.expanduser(raw_path)))
+    return Root(path, pointer, name, version)
+
+
+def _escape(key: str) -> str:
+    # RFC 6901: "~" and "/" are escaped inside a JSON pointer token.
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,1 @@
+"""Native code: detection of entries that carry shared objects, and the symlink farm."""
