@@ -1,0 +1,80 @@
+"""Which top-level entries of a root carry native code (cheap: names only, no ELF parsing).
+
+A root's dist-info ``RECORD`` lists every installed file, so one read per distribution
+answers; a root without RECORD is walked instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["is_shared_object", "native_entries", "record_paths"]
+
+_SHARED_SUFFIXES = (".so", ".pyd", ".dylib")
+_LIB_DIR_SUFFIXES = (".libs", ".dylibs")  # auditwheel, delocate
+
+
+def is_shared_object(name: str) -> bool:
+    """``libx.so``, ``libx.so.13``, ``m.cpython-311-x86_64-linux-gnu.so``, ``x.pyd``..."""
+    return name.endswith(_SHARED_SUFFIXES) or ".so." in name
+
+
+def record_paths(dist_info: str) -> list[str] | None:
+    """Relative paths listed by ``dist_info``/RECORD, or None when there is none."""
+    try:
+        with open(os.path.join(dist_info, "RECORD"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    paths = []
+    for line in lines:
+        if not line:
+            continue
+        # path,hash,size: only the path may hold commas (then it is quoted, "" escaped).
+        path = line.rsplit(",", 2)[0] if line.count(",") >= 2 else line.split(",", 1)[0]
+        if len(path) >= 2 and path[0] == '"' and path[-1] == '"':
+            path = path[1:-1].replace('""', '"')
+        paths.append(path)
+    return paths
+
+
+def native_entries(root: str, listing: dict[str, bool] | None = None) -> list[str]:
+    """Sorted top-level names in ``root`` that hold shared objects (or are one)."""
+    if listing is None:
+        listing = {}
+        with os.scandir(root) as entries:
+            for entry in entries:
+                listing[entry.name] = entry.is_dir()
+    found: set[str] = set()
+    unrecorded = dict(listing)
+    for name, is_dir in listing.items():
+        if not is_dir or not name.endswith(".dist-info"):
+            continue
+        paths = record_paths(os.path.join(root, name))
+        if paths is None:
+            continue
+        for path in paths:
+            top, sep, _ = path.replace("\\", "/").partition("/")
+            if top.startswith(".."):
+                continue
+            unrecorded.pop(top, None)
+            if top in listing and (
+                is_shared_object(path) or (sep and top.endswith(_LIB_DIR_SUFFIXES))
+            ):
+                found.add(top)
+    for name, is_dir in unrecorded.items():
+        if name in found or name.endswith((".dist-info", ".egg-info")) or name == "__pycache__":
+            continue
+        if is_dir:
+            if name.endswith(_LIB_DIR_SUFFIXES) or _walk_has_shared(os.path.join(root, name)):
+                found.add(name)
+        elif is_shared_object(name):
+            found.add(name)
+    return sorted(found)
+
+
+def _walk_has_shared(path: str) -> bool:
+    for _dirpath, _dirnames, filenames in os.walk(path):
+        if any(is_shared_object(name) for name in filenames):
+            return True
+    return False
