@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
+    from vsite.native.farm import Farm
+
 __all__ = ["Handle", "activate", "active", "deactivate"]
 
 _lock = threading.RLock()
@@ -27,10 +29,13 @@ _active: Handle | None = None
 class Handle:
     """An active virtual site: what was installed, so it can be taken out again."""
 
-    def __init__(self, manifest: Manifest, index: SiteIndex, site_path: str) -> None:
+    def __init__(self, manifest: Manifest, index: SiteIndex, farm: Farm | None) -> None:
         self.manifest = manifest
         self.index = index
-        self.site_path = site_path
+        self.farm = farm
+        # The farm is the site's sys.path entry (code that globs sys.path for
+        # nvidia/*/lib finds it there); without native code, a path nothing is at.
+        self.site_path = farm.path if farm is not None else _site_path(manifest)
         self.path_hook: PathHook | None = None
         self.meta_finder: DistributionFinder | None = None
         self._added_path: list[str] = []
@@ -65,7 +70,20 @@ class Handle:
 
     def _install(self) -> None:
         registry = Registry()
-        union = UnionDir(self.index.roots, registry, self.index.entries, self.index.mtimes)
+        index = self.index
+        portions, entries, mtimes, pinned = index.roots, index.entries, index.mtimes, {}
+        if self.farm is not None:
+            # Staged names resolve to the farm only: one more portion, pinned to them.
+            farm_number = len(portions)
+            portions = (*portions, self.farm.path)
+            mtimes = (*mtimes, _mtime(self.farm.path))
+            pinned = {
+                name: [(farm_number, entries[name][0][1])]
+                for name in self.farm.plan.staged
+                if name in entries
+            }
+            entries = {**entries, **pinned}
+        union = UnionDir(portions, registry, entries, mtimes, pinned)
         site = SiteFinder(self.site_path, union)
         self.path_hook = PathHook(site, registry)
         self.meta_finder = DistributionFinder(
@@ -109,13 +127,14 @@ class Handle:
             sys.modules.pop(name, None)
 
 
-def activate(manifest: Manifest | str | os.PathLike[str]) -> Handle:
+def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = None) -> Handle:
     """Make ``manifest``'s roots importable as one site-packages; return its handle.
 
     All-or-nothing: the manifest and every root are validated before any global state
     changes, and a failure restores ``sys.path``, ``sys.meta_path``, ``sys.path_hooks``
     and ``sys.path_importer_cache``. Activating the active manifest again returns the
-    same handle.
+    same handle. ``link`` picks how native files enter the farm: "symlink", "hardlink",
+    "copy", or None/"auto" for ``$VSITE_LINK_MODE`` or the platform's default.
     """
     global _active
     loaded = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
@@ -128,7 +147,8 @@ def activate(manifest: Manifest | str | os.PathLike[str]) -> Handle:
                 manifest=loaded.source,
             )
         index = build_index(loaded)
-        handle = Handle(loaded, index, _site_path(loaded))
+        farm = _farm_for(index, link)
+        handle = Handle(loaded, index, farm)
         snapshot = (
             list(sys.path),
             list(sys.meta_path),
@@ -168,27 +188,31 @@ def active() -> Handle | None:
     return _active
 
 
+def _farm_for(index: SiteIndex, link: str | None) -> Farm | None:
+    if not index.native:
+        return None
+    from vsite._paths import state_dir
+    from vsite.native.farm import ensure_farm, plan_farm, resolve_link_mode
+
+    plan = plan_farm(index.roots, index.native, resolve_link_mode(link))
+    return ensure_farm(plan, state_dir("farms"))
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
 def _site_path(manifest: Manifest) -> str:
     """The virtual site's sys.path entry: a path no real directory is expected at."""
     import zlib
 
     key = "\0".join(root.path for root in manifest.roots).encode("utf-8", "surrogateescape")
-    return os.path.join(_runtime_base(), f"site-{zlib.crc32(key):08x}")
+    from vsite._paths import candidate_bases
 
-
-def _runtime_base() -> str:
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and os.path.isabs(base):
-        return os.path.join(base, "vsite")
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    # tempfile.gettempdir() would cost ~10 ms of imports at start-up; same rule here.
-    for name in ("TMPDIR", "TEMP", "TMP"):
-        tmp = os.environ.get(name)
-        if tmp and os.path.isabs(tmp):
-            break
-    else:
-        tmp = "/tmp"
-    return os.path.join(tmp, f"vsite-{uid}")
+    return os.path.join(candidate_bases()[0], f"site-{zlib.crc32(key):08x}")
 
 
 def _site_position() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from vsite.errors import Problem, RootError
+from vsite.native.detect import native_entries
 from vsite.scan import RootScan, scan_root
 
 TYPE_CHECKING = False
@@ -35,7 +36,7 @@ class DroppedRoot:
 class SiteIndex:
     """The union of the used roots, in manifest order."""
 
-    __slots__ = ("dists", "dropped", "entries", "manifest", "mtimes", "pth", "roots")
+    __slots__ = ("dists", "dropped", "entries", "manifest", "mtimes", "native", "pth", "roots")
 
     def __init__(
         self,
@@ -46,6 +47,7 @@ class SiteIndex:
         dists: dict[str, str],
         pth: list[tuple[str, str]],
         dropped: list[DroppedRoot],
+        native: tuple[str, ...] = (),
     ) -> None:
         self.manifest = manifest
         self.roots = roots  # used roots, in manifest order
@@ -54,6 +56,7 @@ class SiteIndex:
         self.dists = dists  # canonical name -> dist-info path, in site order
         self.pth = pth  # (file name, root) in site order: by name, first root wins
         self.dropped = dropped
+        self.native = native  # top-level names holding native code, to stage in the farm
 
 
 def scan_roots(manifest: Manifest) -> list[RootScan]:
@@ -103,7 +106,9 @@ def build_index(manifest: Manifest) -> SiteIndex:
 
     entries: dict[str, list[tuple[int, bool]]] = {}
     pth_owner: dict[str, str] = {}
+    native: set[str] = set()
     for number, scan in enumerate(kept):
+        native.update(native_entries(scan.path, scan.listing))
         for name, is_dir in scan.listing.items():
             holders = entries.get(name)
             if holders is None:
@@ -121,4 +126,5 @@ def build_index(manifest: Manifest) -> SiteIndex:
         dists,
         pth,
         dropped,
+        tuple(sorted(native)),
     )

@@ -65,7 +65,7 @@ class Registry:
 class UnionDir:
     """One logical directory made of ``portions`` (real directories, in manifest order)."""
 
-    __slots__ = ("_children", "_entries", "_mtimes", "portions", "registry")
+    __slots__ = ("_children", "_entries", "_mtimes", "pinned", "portions", "registry")
 
     def __init__(
         self,
@@ -73,11 +73,15 @@ class UnionDir:
         registry: Registry,
         entries: dict[str, list[tuple[int, bool]]] | None = None,
         mtimes: tuple[int, ...] | None = None,
+        pinned: dict[str, list[tuple[int, bool]]] | None = None,
     ) -> None:
         self.portions = portions
         self.registry = registry
         self._entries = entries
         self._mtimes = mtimes
+        # Names whose holders are fixed whatever a rescan finds: the staged native
+        # entries, which must always resolve to the farm.
+        self.pinned = pinned or {}
         self._children: dict[str, UnionDir] = {}
 
     # -- listing ---------------------------------------------------------------
@@ -86,6 +90,7 @@ class UnionDir:
         entries = self._entries
         if entries is None:
             entries, mtimes = _scan_portions(self.portions)
+            entries.update(self.pinned)
             self._entries, self._mtimes = entries, mtimes
         return entries
 

@@ -1,0 +1,100 @@
+"""vsite's per-user state directory (farms, indexes): private, owned, never a symlink.
+
+The default base sits in a shared location (``$TMPDIR``), where another user could
+pre-create it; so every base is checked after creation and refused when it is a
+symlink, owned by someone else, or writable by group or others. A refused base is
+skipped for the next candidate; when none is safe, FarmError says which were refused.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from vsite.errors import FarmError
+
+__all__ = ["ENV_DIR", "candidate_bases", "ensure_private_dir", "state_dir"]
+
+ENV_DIR = "VSITE_DIR"
+
+_cached: str | None = None
+
+
+def candidate_bases() -> list[str]:
+    """Where vsite may keep its state, in order of preference."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    bases: list[str] = []
+    explicit = os.environ.get(ENV_DIR)
+    if explicit:
+        return [os.path.abspath(explicit)]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        bases.append(os.path.join(runtime, "vsite"))
+    # tempfile.gettempdir() costs ~10 ms of imports at start-up; its rule, inlined.
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        tmp = os.environ.get(name)
+        if tmp and os.path.isabs(tmp):
+            bases.append(os.path.join(tmp, f"vsite-{uid}"))
+            break
+    bases.append(os.path.join("/tmp", f"vsite-{uid}"))
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    bases.append(os.path.join(cache, "vsite"))
+    unique: list[str] = []
+    for base in bases:
+        if base not in unique:
+            unique.append(base)
+    return unique
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` mode 0700 if absent; raise FarmError unless it is safe to use."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise FarmError(f"cannot create {path}: {exc.strerror or exc}", root=None) from None
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise FarmError(f"refusing {path}: it is a symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        raise FarmError(f"refusing {path}: not a directory")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise FarmError(f"refusing {path}: owned by uid {st.st_uid}, not {os.geteuid()}")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise FarmError(f"refusing {path}: writable by group or others")
+
+
+def state_dir(*parts: str) -> str:
+    """A private directory under the first safe base (created on demand)."""
+    global _cached
+    base = _cached
+    if base is None:
+        refused: list[str] = []
+        for candidate in candidate_bases():
+            try:
+                os.makedirs(os.path.dirname(candidate), exist_ok=True)
+                ensure_private_dir(candidate)
+            except (FarmError, OSError) as exc:
+                refused.append(str(exc))
+                continue
+            base = candidate
+            break
+        if base is None:
+            raise FarmError("no safe per-user directory for vsite: " + "; ".join(refused))
+        _cached = base
+    path = base
+    for part in parts:
+        path = os.path.join(path, part)
+        ensure_private_dir(path)
+    return path
+
+
+def _reset_after_fork() -> None:
+    global _cached
+    _cached = None
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child may run as another user (setuid daemons): re-check the base.
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,236 @@
+"""The symlink farm: staged native entries laid out so relative rpaths resolve.
+
+glibc takes ``$ORIGIN`` from the path as opened (symlinks kept), but the kernel
+resolves ``..`` physically: a directory symlink on the way breaks ``$ORIGIN/..``. So
+every directory down to one holding a shared object is a REAL directory in the farm;
+files are links; a subtree with no shared object that comes from a single root is one
+directory link. Directories present in several roots (``nvidia/cu13/lib`` filled by
+eleven wheels) are merged file by file, first root winning.
+
+A farm is content-addressed by its plan: the same staged set maps to the same farm,
+built in a temporary sibling and renamed into place, so processes share it safely.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from vsite.errors import FarmError
+from vsite.native.detect import is_shared_object
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = ["LINK_MODES", "Farm", "FarmPlan", "ensure_farm", "plan_farm", "resolve_link_mode"]
+
+LINK_MODES = ("symlink", "hardlink", "copy")
+ENV_LINK = "VSITE_LINK_MODE"
+MARKER = ".vsite-farm"
+_FORMAT = "1"
+
+
+class FarmPlan:
+    """What a farm holds: real directories, linked files, linked pure subtrees."""
+
+    __slots__ = ("dir_links", "dirs", "file_links", "mode", "staged")
+
+    def __init__(self, staged: Sequence[str], mode: str) -> None:
+        self.staged = tuple(staged)
+        self.mode = mode
+        self.dirs: list[str] = []  # relative, parents first
+        self.file_links: list[tuple[str, str]] = []  # (relative path, absolute target)
+        self.dir_links: list[tuple[str, str]] = []
+
+    @property
+    def link_count(self) -> int:
+        return len(self.file_links) + len(self.dir_links)
+
+    def key(self) -> str:
+        """Content address of the plan (hex)."""
+        try:
+            from _blake2 import blake2b  # hashlib would load OpenSSL at start-up
+        except ImportError:  # pragma: no cover - every CPython 3.9+ has _blake2
+            from hashlib import blake2b
+        digest = blake2b(digest_size=16)
+        digest.update(f"{_FORMAT}\0{self.mode}\0".encode())
+        for kind, items in (("d", [(d, "") for d in self.dirs]), ("f", self.file_links)):
+            for rel, target in items:
+                digest.update(f"{kind}\0{rel}\0{target}\0".encode("utf-8", "surrogateescape"))
+        for rel, target in self.dir_links:
+            digest.update(f"l\0{rel}\0{target}\0".encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+
+class Farm:
+    """A built, verified farm directory."""
+
+    __slots__ = ("created", "path", "plan")
+
+    def __init__(self, path: str, plan: FarmPlan, created: bool) -> None:
+        self.path = path
+        self.plan = plan
+        self.created = created
+
+
+def resolve_link_mode(requested: str | None = None) -> str:
+    """The link mode: ``requested``, else ``$VSITE_LINK_MODE``, else the platform's."""
+    mode = requested or os.environ.get(ENV_LINK) or "auto"
+    if mode == "auto":
+        # macOS dyld realpath()s @loader_path, so symlinks give no siblings there;
+        # Windows symlinks need a privilege. Both get hard links (copies across devices).
+        return "symlink" if sys.platform not in ("darwin", "win32") else "hardlink"
+    if mode not in LINK_MODES:
+        raise FarmError(f"unknown link mode {mode!r} (expected auto, {', '.join(LINK_MODES)})")
+    return mode
+
+
+def plan_farm(roots: Sequence[str], staged: Iterable[str], mode: str) -> FarmPlan:
+    """Plan the farm for top-level ``staged`` names over ``roots`` (manifest order)."""
+    names = sorted(set(staged))
+    plan = FarmPlan(names, mode)
+    for name in names:
+        holders = []
+        for root in roots:
+            path = os.path.join(root, name)
+            if os.path.isdir(path):
+                holders.append((path, True))
+            elif os.path.lexists(path):
+                holders.append((path, False))
+        if not holders:
+            continue
+        first, is_dir = holders[0]
+        if not is_dir:
+            plan.file_links.append((name, first))
+            continue
+        plan.dirs.append(name)
+        _plan_dir(name, [path for path, is_dir in holders if is_dir], plan)
+    return plan
+
+
+def _plan_dir(rel: str, sources: list[str], plan: FarmPlan) -> bool:
+    """Plan ``rel`` merged from ``sources``; True when it holds a shared object."""
+    children: dict[str, list[tuple[str, bool]]] = {}
+    for source in sources:
+        try:
+            with os.scandir(source) as listing:
+                for entry in listing:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    children.setdefault(entry.name, []).append((entry.path, is_dir))
+        except OSError:
+            continue
+    holds_shared = False
+    for name in sorted(children):
+        holders = children[name]
+        child_rel = os.path.join(rel, name)
+        first, is_dir = holders[0]
+        if not is_dir:
+            plan.file_links.append((child_rel, first))
+            holds_shared = holds_shared or is_shared_object(name)
+            continue
+        dirs = [path for path, d in holders if d]
+        # Plan the subtree as real directories, then fold it back into one link when it
+        # turns out to hold no shared object and to come from a single root.
+        marks = (len(plan.dirs), len(plan.file_links), len(plan.dir_links))
+        plan.dirs.append(child_rel)
+        sub_shared = _plan_dir(child_rel, dirs, plan)
+        if not sub_shared and len(dirs) == 1 and plan.mode != "copy":
+            del plan.dirs[marks[0] :]
+            del plan.file_links[marks[1] :]
+            del plan.dir_links[marks[2] :]
+            plan.dir_links.append((child_rel, dirs[0]))
+        holds_shared = holds_shared or sub_shared
+    return holds_shared
+
+
+def ensure_farm(plan: FarmPlan, base: str) -> Farm:
+    """The farm for ``plan`` under ``base``: reused when intact, else built atomically."""
+    key = plan.key()
+    path = os.path.join(base, key)
+    if _intact(path, plan, key):
+        return Farm(path, plan, created=False)
+    stale = os.path.lexists(path)
+    temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{id(plan):x}")
+    try:
+        _build(temp, plan, key)
+        if stale:
+            _retire(path, base)
+        try:
+            os.rename(temp, path)
+        except OSError:
+            # Another process won the race; use its farm if it is good.
+            _remove(temp)
+            if not _intact(path, plan, key):
+                raise
+            return Farm(path, plan, created=False)
+    except OSError as exc:
+        _remove(temp)
+        raise FarmError(f"cannot build farm {path}: {exc}") from None
+    return Farm(path, plan, created=True)
+
+
+def _build(temp: str, plan: FarmPlan, key: str) -> None:
+    os.mkdir(temp, 0o700)
+    for rel in plan.dirs:
+        os.mkdir(os.path.join(temp, rel), 0o755)
+    link = _linker(plan.mode)
+    for rel, target in plan.file_links:
+        link(target, os.path.join(temp, rel))
+    for rel, target in plan.dir_links:
+        os.symlink(target, os.path.join(temp, rel), target_is_directory=True)
+    with open(os.path.join(temp, MARKER), "w", encoding="utf-8") as stream:
+        stream.write(key + "\n")
+
+
+def _linker(mode: str):  # type: ignore[no-untyped-def]
+    if mode == "symlink":
+        return os.symlink
+    import shutil
+
+    if mode == "copy":
+        return shutil.copy2
+
+    def hardlink(target: str, dest: str) -> None:
+        try:
+            os.link(target, dest)
+        except OSError:  # another device, or links refused: a copy still works
+            shutil.copy2(target, dest)
+
+    return hardlink
+
+
+def _intact(path: str, plan: FarmPlan, key: str) -> bool:
+    """A farm is trusted only if its marker matches and every link still resolves."""
+    try:
+        with open(os.path.join(path, MARKER), encoding="utf-8") as stream:
+            if stream.read().strip() != key:
+                return False
+    except OSError:
+        return False
+    for rel, _ in plan.file_links:
+        if not os.path.exists(os.path.join(path, rel)):
+            return False
+    return all(os.path.isdir(os.path.join(path, rel)) for rel, _ in plan.dir_links)
+
+
+def _retire(path: str, base: str) -> None:
+    """Move a stale farm aside (atomic), then delete it."""
+    aside = os.path.join(base, f".stale-{os.path.basename(path)}-{os.getpid()}")
+    try:
+        os.rename(path, aside)
+    except OSError:
+        return
+    _remove(aside)
+
+
+def _remove(path: str) -> None:
+    import shutil
+
+    if os.path.islink(path):
+        os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
