@@ -15,7 +15,7 @@ from vsite.manifest import Manifest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from types import ModuleType
 
     from vsite.native.farm import Farm
@@ -97,6 +97,7 @@ class Handle:
         sys.path_importer_cache.pop(self.site_path, None)
         sys.path.insert(_site_position(), self.site_path)
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
+        self._patch_getsitepackages()
         from vsite.pth import run_pth_files
 
         run_pth_files(self.index.pth)
@@ -105,7 +106,34 @@ class Handle:
         self._added_meta = [f for f in sys.meta_path if f not in before_meta]
         self._added_hooks = [h for h in sys.path_hooks if h not in before_hooks]
 
+    def _patch_getsitepackages(self) -> None:
+        """``site.getsitepackages()`` also lists the virtual site (tools locate wheel
+        files through it); ``sysconfig`` is left alone so installers never target it."""
+        import site
+
+        original = getattr(site, "getsitepackages", None)
+        if original is None:
+            return
+        site_path = self.site_path
+
+        def getsitepackages(prefixes: Iterable[str] | None = None) -> list[str]:
+            found = list(original(prefixes))
+            if site_path not in found:
+                found.append(site_path)
+            return found
+
+        getsitepackages.__wrapped__ = original  # type: ignore[attr-defined]
+        getsitepackages.__doc__ = original.__doc__
+        site.getsitepackages = getsitepackages
+        self._site_original = original
+
     def _uninstall(self) -> None:
+        original = getattr(self, "_site_original", None)
+        if original is not None:
+            import site
+
+            site.getsitepackages = original
+            self._site_original = None
         added_path = set(self._added_path)
         sys.path[:] = [p for p in sys.path if p not in added_path]
         sys.meta_path[:] = [f for f in sys.meta_path if f not in self._added_meta]
@@ -158,6 +186,7 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
         try:
             handle._install()
         except BaseException as exc:
+            handle._uninstall()
             sys.path[:], sys.meta_path[:], sys.path_hooks[:] = snapshot[:3]
             sys.path_importer_cache.clear()
             sys.path_importer_cache.update(snapshot[3])
