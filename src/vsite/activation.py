@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
+import _thread
 
 from vsite.errors import ActivationError, VsiteError
 from vsite.finder.meta_finder import DistributionFinder
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Handle", "activate", "active", "deactivate"]
 
-_lock = threading.RLock()
+_lock = _thread.RLock()  # threading would import functools, collections: ~5 ms
 _active: Handle | None = None
 
 
@@ -165,7 +165,13 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
     "copy", or None/"auto" for ``$VSITE_LINK_MODE`` or the platform's default.
     """
     global _active
-    loaded = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
+    if isinstance(manifest, Manifest):
+        index = build_index(manifest)
+    else:
+        from vsite.index_cache import load_or_build
+
+        index = load_or_build(os.path.abspath(os.fspath(manifest)))
+    loaded = index.manifest
     with _lock:
         if _active is not None:
             if _active.manifest == loaded:
@@ -174,7 +180,6 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
                 f"another manifest is active ({_active.manifest.source}); deactivate it first",
                 manifest=loaded.source,
             )
-        index = build_index(loaded)
         farm = _farm_for(index, link)
         handle = Handle(loaded, index, farm)
         snapshot = (
@@ -221,9 +226,17 @@ def _farm_for(index: SiteIndex, link: str | None) -> Farm | None:
     if not index.native:
         return None
     from vsite._paths import state_dir
-    from vsite.native.farm import ensure_farm, plan_farm, resolve_link_mode
+    from vsite.native.farm import FarmPlan, ensure_farm, plan_farm, resolve_link_mode
 
-    plan = plan_farm(index.roots, index.native, resolve_link_mode(link))
+    mode = resolve_link_mode(link)
+    cached = index.plans.get(mode)
+    if cached is not None:
+        plan = FarmPlan.from_data(cached)
+    else:
+        plan = plan_farm(index.roots, index.native, mode)
+        from vsite.index_cache import remember_plan
+
+        remember_plan(index, mode, plan.to_data())
     return ensure_farm(plan, state_dir("farms"))
 
 

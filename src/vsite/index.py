@@ -36,7 +36,18 @@ class DroppedRoot:
 class SiteIndex:
     """The union of the used roots, in manifest order."""
 
-    __slots__ = ("dists", "dropped", "entries", "manifest", "mtimes", "native", "pth", "roots")
+    __slots__ = (
+        "cache_file",
+        "dists",
+        "dropped",
+        "entries",
+        "manifest",
+        "mtimes",
+        "native",
+        "plans",
+        "pth",
+        "roots",
+    )
 
     def __init__(
         self,
@@ -57,6 +68,8 @@ class SiteIndex:
         self.pth = pth  # (file name, root) in site order: by name, first root wins
         self.dropped = dropped
         self.native = native  # top-level names holding native code, to stage in the farm
+        self.plans: dict[str, tuple[object, ...]] = {}  # link mode -> farm plan data
+        self.cache_file: str | None = None  # where this index persists, if anywhere
 
 
 def scan_roots(manifest: Manifest) -> list[RootScan]:

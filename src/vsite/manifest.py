@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["SCHEMA_VERSION", "Manifest", "Root"]
+__all__ = ["SCHEMA_VERSION", "Manifest", "Root", "read_manifest_bytes"]
 
 SCHEMA_VERSION = 1
 _TOP_KEYS = frozenset({"vsite", "roots"})
@@ -80,16 +80,7 @@ class Manifest:
     def load(cls, path: str | os.PathLike[str]) -> Manifest:
         """Read the manifest at ``path``; raise ManifestError listing every problem."""
         source = os.path.abspath(os.fspath(path))
-        try:
-            with open(source, "rb") as stream:
-                content = stream.read()
-        except IsADirectoryError:
-            raise ManifestError("manifest path is a directory", manifest=source) from None
-        except OSError as exc:
-            raise ManifestError(
-                f"cannot read manifest: {exc.strerror or exc}", manifest=source
-            ) from None
-        return cls.from_bytes(content, source)
+        return cls.from_bytes(read_manifest_bytes(source), source)
 
     @classmethod
     def from_bytes(cls, content: bytes, source: str) -> Manifest:
@@ -163,6 +154,19 @@ class Manifest:
         """Build a manifest in code from root directories (absolute or cwd-relative)."""
         data = {"vsite": SCHEMA_VERSION, "roots": [os.path.abspath(r) for r in roots]}
         return cls.from_data(data, os.path.abspath(source) if source != "<memory>" else source)
+
+
+def read_manifest_bytes(source: str) -> bytes:
+    """The bytes of the manifest file at ``source``; ManifestError when unreadable."""
+    try:
+        with open(source, "rb") as stream:
+            return stream.read()
+    except IsADirectoryError:
+        raise ManifestError("manifest path is a directory", manifest=source) from None
+    except OSError as exc:
+        raise ManifestError(
+            f"cannot read manifest: {exc.strerror or exc}", manifest=source
+        ) from None
 
 
 def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem]) -> Root | None:

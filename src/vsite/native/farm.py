@@ -43,6 +43,19 @@ class FarmPlan:
         self.file_links: list[tuple[str, str]] = []  # (relative path, absolute target)
         self.dir_links: list[tuple[str, str]] = []
 
+    def to_data(self) -> tuple[object, ...]:
+        """Plain containers, for the persistent index."""
+        return (self.staged, self.mode, self.dirs, self.file_links, self.dir_links)
+
+    @classmethod
+    def from_data(cls, data: tuple[object, ...]) -> FarmPlan:
+        staged, mode, dirs, file_links, dir_links = data
+        plan = cls(staged, mode)  # type: ignore[arg-type]
+        plan.dirs = list(dirs)  # type: ignore[call-overload]
+        plan.file_links = [tuple(item) for item in file_links]  # type: ignore[attr-defined]
+        plan.dir_links = [tuple(item) for item in dir_links]  # type: ignore[attr-defined]
+        return plan
+
     @property
     def link_count(self) -> int:
         return len(self.file_links) + len(self.dir_links)
