@@ -66,6 +66,16 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
 
+    index = commands.add_parser(
+        "index",
+        help="pre-build the index next to the manifest (for immutable roots)",
+        description="Write MANIFEST.vsite-index beside the manifest. It is trusted on the "
+        "manifest's bytes alone (roots are not re-checked), which suits build systems "
+        "whose roots never change after they are built. Delete it if roots change.",
+    )
+    index.add_argument("manifest")
+    index.set_defaults(func=_index)
+
     check = commands.add_parser("check", help="validate a manifest and report problems")
     check.add_argument("manifest")
     check.add_argument("--json", action="store_true", help="machine-readable report")
@@ -134,6 +144,27 @@ def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
     except VsiteError as exc:
         _error(str(exc).splitlines()[0] if not exc.problems else str(exc))
         return EXIT_UNUSABLE
+
+
+def _index(options: argparse.Namespace) -> int:
+    from vsite import index_cache
+    from vsite.index import build_index
+    from vsite.manifest import Manifest
+
+    manifest = Manifest.load(options.manifest)
+    index = build_index(manifest)
+    if index.native:
+        from vsite.native.farm import plan_farm, resolve_link_mode
+
+        mode = resolve_link_mode(None)
+        index.plans[mode] = plan_farm(index.roots, index.native, mode).to_data()
+    target = index_cache.sidecar_path(manifest.source)
+    index_cache.store(index, target)
+    if not os.path.exists(target):
+        _error(f"cannot write {target}")
+        return EXIT_UNUSABLE
+    print(f"vsite: wrote {target} ({len(index.roots)} roots, {len(index.native)} staged)")
+    return 0
 
 
 def _check(options: argparse.Namespace) -> int:
