@@ -32,6 +32,7 @@ __all__ = [
     "dist_info_name",
     "make_root",
     "write_manifest",
+    "write_record",
     "write_tree",
 ]
 
@@ -111,6 +112,17 @@ def make_root(
     if record:
         _write_record(root, info)
     return root
+
+
+def write_record(root: str | os.PathLike[str]) -> None:
+    """Rewrite the RECORD of every distribution in ``root`` to list its files as they are.
+
+    Call it after adding files to a root made by :func:`make_root` (vsite reads RECORD to
+    find native code); or build such files first: ``make_root`` merges into an existing
+    directory.
+    """
+    for info in Path(root).glob("*.dist-info"):
+        _write_record(Path(root), info)
 
 
 def _write_record(root: Path, info: Path) -> None:

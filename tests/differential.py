@@ -163,7 +163,7 @@ def run_probe(
         command,
         capture_output=True,
         text=True,
-        env=_child_env(env),
+        env=_child_env(env, os.fspath(work / "state")),
         cwd=os.fspath(runner_dir),
         check=False,
     )
@@ -256,13 +256,14 @@ def _rewrite(value: Any, pattern: re.Pattern[str]) -> Any:
     return value
 
 
-def _child_env(extra: dict[str, str] | None) -> dict[str, str]:
+def _child_env(extra: dict[str, str] | None, state: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
         if key != "PYTHONPATH" and not key.startswith("VSITE_")
     }
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # roots are shared by the three runs
+    env["VSITE_DIR"] = state  # farms and caches of this run only
     env.update(extra or {})
     return env
 

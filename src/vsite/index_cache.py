@@ -136,7 +136,8 @@ def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIn
         native,
         plans,
     ) = fields
-    if cached_content != content or (verify and cached_source != source):
+    # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
+    if cached_content != content or cached_source != source:
         return None
     manifest_roots = [Root(*raw) for raw in raw_roots]
     if verify and _identity(manifest_roots, dists) != identity:
