@@ -139,6 +139,7 @@ class Manifest:
                     continue
                 seen[root.path] = root.pointer
                 roots.append(root)
+        _nested_roots(roots, problems)
         if problems:
             raise ManifestError(
                 f"invalid manifest ({len(problems)} problem{'s' if len(problems) > 1 else ''})",
@@ -199,6 +200,21 @@ def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem])
         return None
     path = os.path.normpath(os.path.join(base, os.path.expanduser(raw_path)))
     return Root(path, pointer, name, version)
+
+
+def _nested_roots(roots: list[Root], problems: list[Problem]) -> None:
+    """A root inside another root would expose the inner files twice, at two depths."""
+    ordered = sorted(roots, key=lambda root: root.path)
+    outer: Root | None = None
+    for root in ordered:
+        if outer is not None and root.path.startswith(os.path.join(outer.path, "")):
+            problems.append(
+                Problem(
+                    f"root is inside root {outer.pointer} ({outer.path})", root.pointer, root.path
+                )
+            )
+            continue
+        outer = root
 
 
 def _escape(key: str) -> str:
