@@ -123,6 +123,9 @@ class UnionDir:
             for number, is_dir in entries.get(tail + suffix, ()):
                 if not is_dir:
                     path = os.path.join(self.portions[number], tail + suffix)
+                    if not os.path.isfile(path):
+                        # One stat, as FileFinder spends on its directory per lookup.
+                        raise _gone(fullname, path, self.portions[number])
                     return _file_spec(fullname, path, loader_class(fullname, path))
         if not dirs:
             return None
@@ -188,6 +191,15 @@ class UnionDir:
             if modname and "." not in modname:
                 yielded.add(modname)
                 yield prefix + modname, ispkg
+
+
+def _gone(fullname: str, path: str, portion: str) -> ImportError:
+    return ImportError(
+        f"cannot import {fullname!r}: {path} is gone (root directory {portion} changed after "
+        "the virtual site was activated; importlib.invalidate_caches() rescans it)",
+        name=fullname,
+        path=path,
+    )
 
 
 def _file_spec(
