@@ -80,6 +80,31 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("manifest")
     check.add_argument("--json", action="store_true", help="machine-readable report")
     check.set_defaults(func=_check)
+
+    install = commands.add_parser(
+        "install",
+        help="unpack wheels into the shared store (each once) and write a manifest",
+        description="Unpack wheel files, and the wheels pip downloads for REQUIREMENTs, "
+        "each once into a content-addressed store; roots already there are reused.",
+    )
+    install.add_argument("items", nargs="*", metavar="WHEEL|REQUIREMENT")
+    install.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE")
+    install.add_argument("-o", "--output", required=True, metavar="MANIFEST")
+    install.add_argument("--store", help="store directory (default: ~/.cache/vsite/store)")
+    install.add_argument("--no-deps", action="store_true", help="do not resolve dependencies")
+    install.add_argument("--compile", action="store_true", help="write bytecode on unpacking")
+    install.set_defaults(func=_install)
+
+    manifest = commands.add_parser(
+        "manifest",
+        help="write a manifest listing existing per-wheel directories",
+        description="Each DIR is a root, or holds the root in its site-packages subdir. "
+        "Paths are written relative to the manifest's directory unless --absolute.",
+    )
+    manifest.add_argument("dirs", nargs="+", metavar="DIR")
+    manifest.add_argument("-o", "--output", metavar="MANIFEST", help="default: stdout")
+    manifest.add_argument("--absolute", action="store_true", help="write absolute paths")
+    manifest.set_defaults(func=_manifest)
     return parser
 
 
@@ -171,6 +196,25 @@ def _check(options: argparse.Namespace) -> int:
     from vsite.check import check_command
 
     return check_command(options.manifest, as_json=options.json)
+
+
+def _install(options: argparse.Namespace) -> int:
+    from vsite.install import install_command
+
+    return install_command(
+        options.items,
+        options.requirement,
+        options.output,
+        store_path=options.store,
+        compile_bytecode=options.compile,
+        no_deps=options.no_deps,
+    )
+
+
+def _manifest(options: argparse.Namespace) -> int:
+    from vsite.compose import manifest_command
+
+    return manifest_command(options.dirs, options.output, absolute=options.absolute)
 
 
 def _error(message: str) -> None:
