@@ -100,7 +100,7 @@ class Handle:
         self._patch_getsitepackages()
         from vsite.pth import run_pth_files
 
-        run_pth_files(self.index.pth)
+        run_pth_files(self.index.pth, self.site_path, self.manifest)
 
         self._added_path = [p for p in sys.path if p not in before_path]
         self._added_meta = [f for f in sys.meta_path if f not in before_meta]

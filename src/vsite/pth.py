@@ -2,9 +2,15 @@
 
 Each file goes through ``site.addpackage`` itself, so comment/blank lines, ``import``
 lines executed in a frame whose local ``sitedir`` is the file's root, relative path
-lines, stderr error reports and the hidden-file check are exactly the interpreter's.
-The one rule that lives in ``site.addsitedir`` instead (skipping dot-files) is applied
-here per interpreter release, as it changed in patch releases.
+lines, stderr error reports, decoding and the hidden-file check are exactly the
+interpreter's. The one rule that lives in ``site.addsitedir`` instead (skipping
+dot-files) is read off the running interpreter's ``addsitedir``.
+
+Where entries land: ``site`` processes a site-packages directory before the ones after
+it on ``sys.path`` exist, so whatever its ``.pth`` files append comes right after it. The
+virtual site is activated after the interpreter's own site-packages were added; entries
+its ``.pth`` files append at the end of ``sys.path`` are moved up to follow the site's
+entry, where the flat site's would be (ahead of the interpreter's site-packages).
 """
 
 from __future__ import annotations
@@ -15,33 +21,118 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from vsite.manifest import Manifest
+
 __all__ = ["run_pth_files", "skips_dot_files"]
 
 # gh-113659: addsitedir skips ".*.pth" from these patch releases on (3.13.0 onward).
 _DOT_FILTER_SINCE = {(3, 8): 19, (3, 9): 19, (3, 10): 14, (3, 11): 8, (3, 12): 2}
 
 
-def skips_dot_files(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> bool:
-    """Whether this interpreter's ``site.addsitedir`` ignores ``.pth`` files named ``.*``."""
+def skips_dot_files(version: tuple[int, ...] | None = None) -> bool:
+    """Whether ``site.addsitedir`` ignores ``.pth`` files whose name starts with ``.``.
+
+    With ``version``, what CPython's releases do (gh-113659: 3.8.19, 3.9.19, 3.10.14,
+    3.11.8, 3.12.2, 3.13+). Without, what the running interpreter's ``site`` does, read
+    off its code, so a distribution's backport of the fix counts too.
+    """
+    if version is None:
+        found = _addsitedir_filters_dots()
+        if found is not None:
+            return found
+        version = tuple(sys.version_info[:3])
     since = _DOT_FILTER_SINCE.get((version[0], version[1]))
     if since is None:
         return version[:2] >= (3, 13)
     return version[2] >= since
 
 
-def run_pth_files(pth: Sequence[tuple[str, str]]) -> None:
-    """Process ``(file name, root)`` pairs, already in site order, like ``addsitedir``."""
+def _addsitedir_filters_dots() -> bool | None:
+    """Whether the running ``site.addsitedir`` calls ``startswith`` (only the dot filter
+    does); None when it is not a plain function to look into."""
+    import site
+
+    code = getattr(site.addsitedir, "__code__", None)
+    if code is None:
+        return None
+    stack = [code]
+    while stack:
+        code = stack.pop()
+        if "startswith" in code.co_names:
+            return True
+        # The filter sits in a list comprehension: its own code object before 3.12.
+        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return False
+
+
+def run_pth_files(
+    pth: Sequence[tuple[str, str]],
+    site_path: str | None = None,
+    manifest: Manifest | None = None,
+) -> None:
+    """Process ``(file name, root)`` pairs, already in site order, like ``addsitedir``.
+
+    Entries the files append to ``sys.path`` are moved to follow ``site_path`` (when
+    given and on ``sys.path``). A file that cannot be decoded stops the run, as it
+    stops ``site``: ActivationError names it.
+    """
     if not pth:
         return
     import site
 
+    # One shared known_paths set: N roots cost N lookups, not N re-scans of sys.path.
     known_paths = _known_paths(site)
+    # Every root is part of the site's entry, which a flat site's known_paths holds: a
+    # line naming the root itself (a blank line does before 3.10) adds nothing.
+    makepath = site.makepath  # type: ignore[attr-defined]
+    known_paths.update(makepath(root)[1] for _, root in pth)
     skip_dots = skips_dot_files()
+    anchor = site_path
     for name, root in pth:
         if skip_dots and name.startswith("."):
             continue
-        # One shared known_paths set: N roots cost N lookups, not N re-scans of sys.path.
-        site.addpackage(root, name, known_paths)
+        before = list(sys.path)
+        try:
+            site.addpackage(root, name, known_paths)
+        except UnicodeDecodeError as exc:
+            raise _undecodable(root, name, exc, manifest) from exc
+        if anchor is not None:
+            anchor = _follow(anchor, before)
+
+
+def _follow(anchor: str, before: list[str]) -> str | None:
+    """Move what was appended to ``sys.path`` since ``before`` to just after ``anchor``;
+    return the new anchor (the last moved entry), None if ``anchor`` left sys.path."""
+    path = sys.path
+    if path[: len(before)] == before:
+        start = len(before)
+    else:
+        # An import line also changed sys.path elsewhere: the appended entries are
+        # those after the last entry that was there before.
+        start = len(path)
+        last = before[-1] if before else None
+        for number in range(len(path) - 1, -1, -1):
+            if path[number] is last:
+                start = number + 1
+                break
+    added = path[start:]
+    spot = _index(path, anchor, start)
+    if spot is None:
+        return None
+    if added and spot + 1 < start:
+        del path[start:]
+        path[spot + 1 : spot + 1] = added
+    return added[-1] if added else anchor
+
+
+def _index(path: list[str], entry: str, end: int) -> int | None:
+    for number in range(min(end, len(path))):
+        if path[number] is entry:
+            return number
+    for number in range(min(end, len(path))):
+        if path[number] == entry:
+            return number
+    return None
 
 
 def _known_paths(site: object) -> set[str]:
@@ -56,3 +147,21 @@ def _known_paths(site: object) -> set[str]:
         except TypeError:
             continue
     return known
+
+
+def _undecodable(
+    root: str, name: str, exc: UnicodeDecodeError, manifest: Manifest | None
+) -> Exception:
+    import os
+
+    from vsite.errors import ActivationError
+
+    pointer = None
+    if manifest is not None:
+        pointer = next((r.pointer for r in manifest.roots if r.path == root), None)
+    return ActivationError(
+        f"cannot decode .pth file {os.path.join(root, name)}: {exc}",
+        manifest=manifest.source if manifest is not None else None,
+        pointer=pointer,
+        root=root,
+    )
