@@ -84,7 +84,7 @@ def run_pth_files(
     known_paths = _known_paths(site)
     # Every root is part of the site's entry, which a flat site's known_paths holds: a
     # line naming the root itself (a blank line does before 3.10) adds nothing.
-    makepath = site.makepath  # type: ignore[attr-defined]
+    makepath = site.makepath
     known_paths.update(makepath(root)[1] for _, root in pth)
     skip_dots = skips_dot_files()
     anchor = site_path
