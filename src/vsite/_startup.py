@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vsite.errors import VsiteError
+
+__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment", "one_line"]
 
 ENV_MANIFEST = "VSITE_MANIFEST"
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
@@ -18,7 +22,8 @@ def activate_from_environment() -> None:
     """Activate ``$VSITE_MANIFEST`` if set; on failure, say why on stderr and exit 2.
 
     Carrying on without the site would run the program against the wrong packages,
-    so a manifest that cannot be activated stops the interpreter.
+    so a manifest that cannot be activated stops the interpreter, with one line on
+    stderr and no traceback, before the program's first line runs.
     """
     manifest = os.environ.get(ENV_MANIFEST)
     if not manifest:
@@ -29,6 +34,14 @@ def activate_from_environment() -> None:
     try:
         activate(manifest)
     except VsiteError as exc:
-        sys.stderr.write(f"vsite: cannot activate {manifest}: {exc}\n")
+        sys.stderr.write(f"vsite: error: cannot activate the virtual site: {one_line(exc)}\n")
         sys.stderr.flush()
         os._exit(2)
+
+
+def one_line(exc: VsiteError) -> str:
+    """The error and every problem it lists, on one line."""
+    head, *problems = str(exc).splitlines() or [""]
+    if not problems:
+        return head
+    return f"{head}: " + "; ".join(problem.strip() for problem in problems)

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 
-from vsite._startup import BOOT_DIR, ENV_MANIFEST
+from vsite._startup import BOOT_DIR, ENV_MANIFEST, one_line
 from vsite.errors import VsiteError
 
 TYPE_CHECKING = False
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = options.func(options)
     except VsiteError as exc:
-        _error(str(exc).splitlines()[0] if not exc.problems else str(exc))
+        _error(one_line(exc))
         return EXIT_UNUSABLE
     return code
 
@@ -109,6 +109,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _exec(options: argparse.Namespace) -> int:
+    """``vsite exec MANIFEST -- COMMAND [ARGS...]``: replace this process with COMMAND.
+
+    COMMAND gets ``VSITE_MANIFEST`` and vsite's boot directory first on ``PYTHONPATH``,
+    so every Python process it starts (directly, through ``subprocess``, or as a
+    ``multiprocessing`` spawn/forkserver worker) activates the same site at start-up.
+    The manifest is validated here first: an unusable one exits 2 before anything runs.
+
+    COMMAND is looked up on ``PATH`` as the shell would. When it names no executable
+    there (and has no ``/``), the site's ``console_scripts`` and ``gui_scripts`` are
+    searched, first distribution in site order wins, and that entry point runs as a
+    venv's ``bin/NAME`` would: ``sys.argv[0]`` is NAME, the function's return value is
+    the exit status (``sys.exit(func())``). It runs on :func:`vsite.scripts.interpreter`,
+    the interpreter running vsite, or its base interpreter when vsite is installed in a
+    virtual environment, so nothing of that environment is visible to the script.
+
+    The exit status and signals are COMMAND's own: the process is replaced, not waited
+    for. ``127`` means COMMAND was not found, ``126`` that it could not be run.
+    """
     command = list(options.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -122,40 +140,71 @@ def _exec(options: argparse.Namespace) -> int:
     index = build_index(manifest)  # Fail here, once, rather than in every child.
     env = dict(os.environ)
     env[ENV_MANIFEST] = manifest.source
-    previous = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + previous if previous else "")
+    env["PYTHONPATH"] = _boot_pythonpath(env.get("PYTHONPATH"))
     _warn_isolated(command)
-    if shutil.which(command[0], path=env.get("PATH")) is None and os.sep not in command[0]:
-        from vsite.scripts import find_script
+    if os.sep not in command[0] and shutil.which(command[0], path=env.get("PATH")) is None:
+        from vsite.scripts import find_script, interpreter
 
         script = find_script(index, command[0])
         if script is not None:
-            command = [sys.executable, "-c", script.runner_code(), *command]
+            command = [interpreter(), "-c", script.runner_code(), *command]
     try:
         os.execvpe(command[0], command, env)
     except OSError as exc:
         _error(f"cannot run {command[0]!r}: {exc.strerror or exc}")
         return 127 if isinstance(exc, FileNotFoundError) else 126
-    return 0  # pragma: no cover - execvpe does not return
+
+
+def _boot_pythonpath(previous: str | None) -> str:
+    """``PYTHONPATH`` with the boot directory first, once (nested ``vsite exec``)."""
+    if not previous:
+        return BOOT_DIR
+    rest = [entry for entry in previous.split(os.pathsep) if entry != BOOT_DIR]
+    return os.pathsep.join([BOOT_DIR, *rest]) if rest else BOOT_DIR
+
+
+# Interpreter options that take a value, attached or as the next argument.
+_VALUE_OPTIONS = "WX"
+# What each option that keeps the boot hook from running does.
+_OUTSIDE = {
+    "I": "isolated mode ignores PYTHONPATH",
+    "E": "ignores PYTHON* environment variables",
+    "S": "does not import site",
+}
+
+
+def _isolating_option(command: list[str]) -> str | None:
+    """The first of ``-I``/``-E``/``-S`` given to a ``python*`` COMMAND, if any."""
+    if not os.path.basename(command[0]).startswith("python"):
+        return None
+    args = iter(command[1:])
+    for arg in args:
+        if arg == "--" or arg == "-" or not arg.startswith("-"):
+            return None  # a script (or stdin) follows: the rest are its arguments
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs":
+                next(args, None)
+            continue
+        for position, flag in enumerate(arg[1:], start=2):
+            if flag in _OUTSIDE:
+                return flag
+            if flag in "cm":
+                return None  # code or a module name, then its arguments
+            if flag in _VALUE_OPTIONS:
+                if position == len(arg):
+                    next(args, None)
+                break
+    return None
 
 
 def _warn_isolated(command: list[str]) -> None:
-    """``python -I``/``-S``/``-E`` never read vsite's boot hook: say so."""
-    if not os.path.basename(command[0]).startswith("python"):
-        return
-    for arg in command[1:]:
-        if arg == "--" or not arg.startswith("-") or arg.startswith("--"):
-            break
-        flags = arg[1:]
-        hit = next((flag for flag in "ISE" if flag in flags.partition("c")[0]), None)
-        if hit:
-            sys.stderr.write(
-                f"vsite: warning: {command[0]} -{hit} does not run vsite's boot hook; "
-                "the virtual site will not be active in it\n"
-            )
-            return
-        if arg in ("-c", "-m") or "c" in flags or "m" in flags:
-            break
+    """``python -I``/``-E``/``-S`` never run vsite's boot hook: say so on stderr."""
+    flag = _isolating_option(command)
+    if flag is not None:
+        sys.stderr.write(
+            f"vsite: warning: {command[0]} -{flag} {_OUTSIDE[flag]}; the virtual site "
+            "will not be active in it (nor in the processes it starts)\n"
+        )
 
 
 def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
@@ -167,7 +216,7 @@ def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
     try:
         return run(args[0], args[1:])
     except VsiteError as exc:
-        _error(str(exc).splitlines()[0] if not exc.problems else str(exc))
+        _error(one_line(exc))
         return EXIT_UNUSABLE
 
 

@@ -1,7 +1,13 @@
 """``vsite run``: the site active in THIS process, then Python's own ways of running code.
 
 ``sys.argv``, ``sys.path[0]`` and ``__main__`` are set as ``python`` sets them for
-``-m MODULE``, ``-c CODE`` and ``SCRIPT``.
+``-m MODULE``, ``-c CODE``, ``-`` (stdin) and ``SCRIPT`` (a file, or a directory or zip
+file holding ``__main__.py``); the ``.pth`` files of the site run before the program's
+``sys.path[0]`` is inserted, as ``site`` runs before it at interpreter start-up. An
+uncaught exception prints its traceback (without vsite's own frames) through
+``sys.excepthook`` and gives exit status 1; ``SystemExit`` gives its code. The
+environment vsite is installed in stays visible after the virtual site, as the
+interpreter's own site-packages are for ``python``; ``vsite exec`` hides it.
 """
 
 from __future__ import annotations
@@ -9,54 +15,186 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import CodeType, ModuleType, TracebackType
+
 __all__ = ["run"]
+
+_USAGE = "run needs -m MODULE, -c CODE, - or SCRIPT"
 
 
 def run(manifest: str, args: list[str]) -> int:
     """Activate ``manifest`` and run ``args`` like ``python ARGS``; return the exit code."""
+    if not args:
+        return _usage(_USAGE)
+    first = args[0]
+    if first in ("-m", "-c") and len(args) < 2:
+        return _usage(f"{first} needs an argument")
+    if first.startswith("-") and first not in ("-m", "-c", "-"):
+        return _usage(f"unknown option {first!r}: {_USAGE}")
+    # Python inserts sys.path[0] after site ran: take vsite's own out first, activate
+    # (so .pth lines that insert at 0 land where they would), then put the program's in.
+    had_path0 = bool(sys.path) and not (getattr(sys.flags, "safe_path", 0) or sys.flags.isolated)
+    own_path0 = sys.path.pop(0) if had_path0 else None
     from vsite.activation import activate
 
-    if not args:
-        sys.stderr.write("vsite: error: run needs -m MODULE, -c CODE or SCRIPT\n")
-        return 2
-    activate(manifest)
-    import runpy
-
-    first = args[0]
     try:
-        if first == "-m":
-            if len(args) < 2:
-                sys.stderr.write("vsite: error: -m needs a module name\n")
-                return 2
-            sys.argv = [args[1], *args[2:]]  # runpy replaces argv[0] with the file path
-            _set_path0(os.getcwd())
-            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
-        elif first == "-c":
-            if len(args) < 2:
-                sys.stderr.write("vsite: error: -c needs code\n")
-                return 2
+        activate(manifest)
+    except BaseException:
+        if own_path0 is not None:
+            sys.path.insert(0, own_path0)
+        raise
+    try:
+        if first == "-c":
             sys.argv = ["-c", *args[2:]]
-            _set_path0("")
-            main = sys.modules["__main__"]
-            namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-            main.__dict__.clear()
-            main.__dict__.update(namespace)
-            exec(compile(args[1], "<string>", "exec"), main.__dict__)
-        else:
+            _add_path0("", had_path0)
+            main = _fresh_main()
+            _exec(_compile(args[1], "<string>"), main)
+        elif first == "-m":
+            sys.argv = ["-m", *args[2:]]
+            _add_path0(os.getcwd(), had_path0)
+            _fresh_main()
+            _run_module_as_main(args[1], alter_argv=True)
+        elif first == "-":
             sys.argv = list(args)
-            _set_path0(os.path.dirname(os.path.abspath(first)))
-            runpy.run_path(first, run_name="__main__")
+            _add_path0("", had_path0)
+            main = _fresh_main()
+            _exec(_compile(sys.stdin.buffer.read(), "<stdin>"), main)
+        else:
+            return _run_path(first, args, had_path0)
     except SystemExit as exc:
         return _exit_code(exc.code)
+    except BaseException as exc:  # Reported as python reports an uncaught exception.
+        return _uncaught(exc)
     return 0
 
 
-def _set_path0(entry: str) -> None:
-    # sys.path[0] is vsite's own script directory; python would put the code's there.
-    if sys.path:
-        sys.path[0] = entry
+def _run_path(script: str, args: list[str], had_path0: bool) -> int:
+    """``python SCRIPT``: a directory or zip file runs its ``__main__``, else the file."""
+    import pkgutil
+
+    sys.argv = list(args)
+    path = os.path.abspath(script)
+    if pkgutil.get_importer(path) is not None:
+        # A directory or zip file: python always inserts it, even with safe_path.
+        _add_path0(path, True)
+        _fresh_main()
+        _run_module_as_main("__main__", alter_argv=False)
+        return 0
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as exc:
+        sys.stderr.write(
+            f"vsite: error: can't open file {path!r}: [Errno {exc.errno}] {exc.strerror}\n"
+        )
+        return 2
+    _add_path0(os.path.dirname(os.path.realpath(path)), had_path0)
+    from importlib.machinery import SourceFileLoader, SourcelessFileLoader
+    from importlib.util import MAGIC_NUMBER
+
+    main = _fresh_main()
+    main.__file__ = path
+    main.__cached__ = None  # type: ignore[attr-defined]
+    if data[:4] == MAGIC_NUMBER:
+        import marshal
+
+        code = marshal.loads(data[16:])
+        main.__loader__ = SourcelessFileLoader("__main__", path)
     else:
+        code = _compile(data, path)
+        main.__loader__ = SourceFileLoader("__main__", path)
+    _exec(code, main)
+    return 0
+
+
+def _compile(source: str | bytes, filename: str) -> CodeType:
+    # dont_inherit: this module's __future__ imports must not leak into the program.
+    code: CodeType = compile(source, filename, "exec", dont_inherit=True)
+    return code
+
+
+def _exec(code: CodeType, main: ModuleType) -> None:
+    exec(code, main.__dict__)
+
+
+def _run_module_as_main(name: str, *, alter_argv: bool) -> None:
+    # What python's own -m calls (Modules/main.c): same __main__, argv[0], messages.
+    import runpy
+
+    runner = getattr(runpy, "_run_module_as_main", None)
+    if runner is None:  # pragma: no cover - present from 2.7 to 3.14
+        runpy.run_module(name, run_name="__main__", alter_sys=alter_argv)
+        return
+    runner(name, alter_argv)
+
+
+def _fresh_main() -> ModuleType:
+    """A new ``__main__`` as the interpreter makes it at start-up, in ``sys.modules``.
+
+    A new module rather than the running one cleared: the launcher that started vsite
+    (a console script, ``runpy``) still needs its globals when ``run`` returns.
+    """
+    import builtins
+    import types
+    from importlib.machinery import BuiltinImporter
+
+    main = types.ModuleType("__main__")
+    main.__loader__ = BuiltinImporter
+    if sys.version_info < (3, 14):
+        main.__annotations__ = {}
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    return main
+
+
+def _add_path0(entry: str, wanted: bool) -> None:
+    if wanted:
         sys.path.insert(0, entry)
+
+
+def _uncaught(exc: BaseException) -> int:
+    """Report ``exc`` as the interpreter does for an uncaught exception; the exit code."""
+    # The default hook prints exc.__traceback__, whatever traceback it is given.
+    tb = _without_vsite_frames(exc.__traceback__)
+    exc.__traceback__ = tb
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+    if sys.version_info >= (3, 12):
+        sys.last_exc = exc
+    sys.excepthook(type(exc), exc, tb)
+    if isinstance(exc, KeyboardInterrupt):
+        return _die_by_sigint()
+    return 1
+
+
+def _without_vsite_frames(tb: TracebackType | None) -> TracebackType | None:
+    while tb is not None and _is_vsite_frame(tb.tb_frame.f_globals.get("__name__")):
+        tb = tb.tb_next
+    return tb
+
+
+def _is_vsite_frame(name: object) -> bool:
+    return isinstance(name, str) and (name == "vsite" or name.startswith("vsite."))
+
+
+def _die_by_sigint() -> int:
+    # Like python: after the traceback, end by SIGINT so the shell sees an interrupt.
+    try:
+        import signal
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    return 128 + 2  # pragma: no cover - the signal ends the process first
+
+
+def _usage(message: str) -> int:
+    sys.stderr.write(f"vsite: error: {message}\n")
+    return 2
 
 
 def _exit_code(code: object) -> int:

@@ -2,8 +2,10 @@
 
 It loads the ``vsite`` package by location (so nothing else of vsite's installation
 environment becomes importable), activates ``$VSITE_MANIFEST``, takes its own
-directory back off ``sys.path`` and then runs the ``sitecustomize`` it shadows, so an
-interpreter's (or the site's) own sitecustomize still runs.
+directory back off ``sys.path`` and then imports the ``sitecustomize`` it shadows, the
+one a flat site would run: the first on ``sys.path`` after the site is active (a later
+``PYTHONPATH`` entry, the standard library, a root of the site, the interpreter's
+site-packages). ``site`` reports that module's errors as it would without vsite.
 """
 
 
@@ -17,29 +19,43 @@ def _boot() -> None:
         for entry in sys.path
         if not (isinstance(entry, str) and os.path.abspath(entry or os.curdir) == here)
     ]
-    if "vsite" not in sys.modules:
-        from importlib.util import module_from_spec, spec_from_file_location
+    package = os.path.dirname(here)
+    try:
+        if "vsite" not in sys.modules:
+            from importlib.util import module_from_spec, spec_from_file_location
 
-        package = os.path.dirname(here)
-        spec = spec_from_file_location(
-            "vsite", os.path.join(package, "__init__.py"), submodule_search_locations=[package]
-        )
-        assert spec is not None and spec.loader is not None
-        module = module_from_spec(spec)
-        sys.modules["vsite"] = module
-        spec.loader.exec_module(module)
-    from vsite._startup import activate_from_environment
-
+            spec = spec_from_file_location(
+                "vsite",
+                os.path.join(package, "__init__.py"),
+                submodule_search_locations=[package],
+            )
+            if spec is None or spec.loader is None:
+                raise ImportError(f"no vsite package at {package}")
+            module = module_from_spec(spec)
+            sys.modules["vsite"] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules["vsite"]
+                raise
+        from vsite._startup import activate_from_environment
+    except Exception as exc:
+        if not os.environ.get("VSITE_MANIFEST"):
+            raise  # Nothing asked for a site: site reports this like any sitecustomize error.
+        # Running on without the site would run the program against the wrong packages.
+        sys.stderr.write(f"vsite: error: cannot load vsite from {package}: {exc!r}\n")
+        sys.stderr.flush()
+        os._exit(2)
     activate_from_environment()
-    # Run the sitecustomize this file shadows: the interpreter's, or the virtual site's.
+    # Import the sitecustomize this file shadows, in its place.
     this = sys.modules.pop("sitecustomize")
     try:
-        import sitecustomize  # noqa: F401
+        __import__("sitecustomize")
     except ImportError as exc:
-        # None to chain to: the import system expects this module back in its place.
-        sys.modules["sitecustomize"] = this
         if exc.name != "sitecustomize":
             raise
+        # None to chain to: the import system expects this module back in its place.
+        sys.modules["sitecustomize"] = this
 
 
 _boot()
