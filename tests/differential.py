@@ -1,6 +1,6 @@
 """Differential runs: one probe, three layouts of the same roots, outputs compared.
 
-- ``flat``: the union of the roots copied into ONE directory (first root wins a
+- ``flat``: the union of the roots linked into ONE directory (first root wins a
   relative path; a root repeating an earlier root's distribution is left out whole, as
   vsite drops it), put where site-packages sits on ``sys.path`` and its ``.pth`` files
   processed by ``site.addsitedir``. This is the reference: what SPEC section 1 says the
@@ -10,9 +10,16 @@
 
 A probe is Python source that prints ONE JSON document on stdout. It runs in a fresh
 interpreter (this one's ``sys.executable``; no PYTHONPATH, no VSITE_*, no bytecode
-written) whose ``sys.path[0]`` is not the probe's directory. Every absolute path of the
-flat directory, of any root and of vsite's site entry is rewritten to ``<site>`` in the
-output, so ``<site>/pkg/mod.py`` compares across layouts.
+written) whose ``sys.path[0]`` is not the probe's directory. Its globals hold
+``LAYOUT``, ``SITE_ENTRIES`` (the sys.path entries the layout added) and ``ROOT_DIRS``
+(where each root's files are: the roots, or the flat directory for every root; a probe
+adds files there to see them appear).
+
+Every absolute path of the flat directory, of any root and of vsite's site entry is
+rewritten to ``<site>`` in the output, so ``<site>/pkg/mod.py`` compares across layouts.
+An object ``{"__set__": [...]}`` in the output becomes the sorted list of its distinct
+items AFTER that rewriting (three portions of ``ns`` in three roots are one
+``<site>/ns``).
 
 Use: ``from tests.differential import assert_equivalent, run_layouts``.
 """
@@ -50,6 +57,7 @@ SITE = "<site>"
 _RUNNER = """\
 import json, os, site, sys
 del sys.path[0]  # this runner's own directory
+before = list(sys.path)
 layout, config_file, probe_file = sys.argv[1:4]
 del sys.argv[1:]
 with open(config_file, encoding="utf-8") as stream:
@@ -77,7 +85,14 @@ with open(config["meta"], "w", encoding="utf-8") as stream:
     json.dump({"site_paths": site_paths}, stream)
 with open(probe_file, encoding="utf-8") as _stream:
     _code = compile(_stream.read(), probe_file, "exec")
-exec(_code, {"__name__": "__main__", "__file__": probe_file, "__builtins__": __builtins__})
+exec(_code, {
+    "__name__": "__main__",
+    "__file__": probe_file,
+    "__builtins__": __builtins__,
+    "LAYOUT": layout,
+    "SITE_ENTRIES": [e for e in sys.path if e not in before],
+    "ROOT_DIRS": [config["flat"]] * len(config["roots"]) if layout == "flat" else config["roots"],
+})
 """
 
 
@@ -113,7 +128,11 @@ def kept_roots(roots: list[Path]) -> list[Path]:
 
 
 def build_flat(roots: list[Path], flat: Path) -> Path:
-    """Copy the union of ``roots`` into ``flat``: the first root wins each relative path."""
+    """Link the union of ``roots`` into ``flat``: the first root wins each relative path.
+
+    Files are hard links (copies across devices): a probe may add files to the flat
+    directory but must not rewrite one in place.
+    """
     flat.mkdir(parents=True)
     for root in kept_roots(roots):
         for dirpath, dirnames, filenames in os.walk(root):
@@ -126,8 +145,16 @@ def build_flat(roots: list[Path], flat: Path) -> Path:
             for filename in filenames:
                 target = target_dir / filename
                 if not os.path.lexists(target):
-                    shutil.copy2(os.path.join(dirpath, filename), target)
+                    _link_or_copy(os.path.join(dirpath, filename), target)
     return flat
+
+
+def _link_or_copy(source: str, target: Path) -> None:
+    # A hard link is the same file at a flat path, made in a fraction of a copy's time.
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def run_probe(
@@ -252,6 +279,10 @@ def _rewrite(value: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(value, list):
         return [_rewrite(item, pattern) for item in value]
     if isinstance(value, dict):
+        if set(value) == {"__set__"} and isinstance(value["__set__"], list):
+            items = [_rewrite(item, pattern) for item in value["__set__"]]
+            unique = {json.dumps(item, sort_keys=True): item for item in items}
+            return [unique[key] for key in sorted(unique)]
         return {_rewrite(k, pattern): _rewrite(v, pattern) for k, v in value.items()}
     return value
 

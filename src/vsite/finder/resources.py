@@ -3,11 +3,14 @@
 The stdlib loaders give a regular package a reader over ONE directory (its
 ``__init__``'s); the flat site would show the union of all portions. These loaders are
 the standard ones plus a ``get_resource_reader`` over every portion; everything else
-(``get_data``, ``get_source``, bytecode caching) is inherited unchanged.
+(``get_source``, bytecode caching) is inherited unchanged, and ``get_data`` finds a
+resource of the package's directory in whichever portion holds it, as
+``pkgutil.get_data`` would in the flat directory.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False
@@ -63,9 +66,26 @@ def union_loader_class(base: type[FileLoader]) -> UnionLoaderFactory:
     def get_resource_reader(self: FileLoader, name: str | None = None) -> UnionReader:
         return UnionReader(self.portions)  # type: ignore[attr-defined]
 
+    def get_data(self: FileLoader, path: str) -> bytes:
+        # pkgutil.get_data() reads <directory of __init__>/<resource>; in the flat site
+        # that directory holds every portion's files, the first root's copy winning.
+        # The module's own source and bytecode cache stay where they are.
+        portions: tuple[str, ...] = self.portions  # type: ignore[attr-defined]
+        owner = next((p for p in portions if path.startswith(p + os.sep)), None)
+        if owner is not None and path != self.path:
+            relative = path[len(owner) + 1 :]
+            if relative.partition(os.sep)[0] != "__pycache__":
+                for portion in portions:
+                    try:
+                        return base.get_data(self, os.path.join(portion, relative))
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+        return base.get_data(self, path)
+
     name = "Union" + base.__name__
     namespace = {
         "__init__": __init__,
+        "get_data": get_data,
         "get_resource_reader": get_resource_reader,
         "__module__": __name__,
         "__doc__": f"{base.__name__} whose resources span every portion.",

@@ -1,0 +1,79 @@
+"""Shared fixtures: in-process tests leave the interpreter as they found it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from vsite.activation import active, deactivate
+
+
+class SysState:
+    """A copy of the import system's global state, to compare or restore."""
+
+    def __init__(self) -> None:
+        self.path = list(sys.path)
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.path_importer_cache = dict(sys.path_importer_cache)
+        self.modules = dict(sys.modules)
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.path,
+            self.meta_path,
+            self.path_hooks,
+            self.path_importer_cache,
+            self.modules,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SysState):
+            return NotImplemented
+        return self.as_tuple() == other.as_tuple()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def restore(self) -> None:
+        sys.path[:] = self.path
+        sys.meta_path[:] = self.meta_path
+        sys.path_hooks[:] = self.path_hooks
+        sys.path_importer_cache.clear()
+        sys.path_importer_cache.update(self.path_importer_cache)
+        for name in set(sys.modules) - set(self.modules):
+            del sys.modules[name]
+        sys.modules.update(self.modules)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Farms and index caches of this test session go to its own directory, not /tmp."""
+    saved = os.environ.get("VSITE_DIR")
+    os.environ["VSITE_DIR"] = str(tmp_path_factory.mktemp("state") / "vsite")
+    yield
+    if saved is None:
+        os.environ.pop("VSITE_DIR", None)
+    else:
+        os.environ["VSITE_DIR"] = saved
+
+
+@pytest.fixture(autouse=True)
+def _no_site_left_active() -> Iterator[None]:
+    """A test that activates a site in this process gets it deactivated afterwards."""
+    yield
+    if active() is not None:
+        deactivate(purge=True)
+
+
+@pytest.fixture
+def sys_state() -> Iterator[SysState]:
+    """The import system's state before the test; restored after it."""
+    state = SysState()
+    yield state
+    if active() is not None:
+        deactivate(purge=True)
+    state.restore()
