@@ -365,3 +365,41 @@ def _vsite_output(roots: list[Path], probe: str, tmp_path: Path) -> dict[str, ob
     output = json.loads(done.stdout)
     assert isinstance(output, dict)
     return output
+
+
+# What setuptools wrote as *-nspkg.pth for a namespace package (here "nsx"): it builds
+# the package from the portion in its own sitedir.
+NSPKG = (
+    "import sys, types, os;has_mfs = sys.version_info > (3, 5);"
+    "p = os.path.join(sys._getframe(1).f_locals['sitedir'], *('nsx',));"
+    "importlib = has_mfs and __import__('importlib.util');"
+    "has_mfs and __import__('importlib.machinery');"
+    "m = has_mfs and sys.modules.setdefault('nsx', importlib.util.module_from_spec("
+    "importlib.machinery.PathFinder.find_spec('nsx', [os.path.dirname(p)])));"
+    "m = m or sys.modules.setdefault('nsx', types.ModuleType('nsx'));"
+    "mp = (m or []) and m.__dict__.setdefault('__path__',[]);"
+    "(p not in mp) and mp.append(p)\n"
+)
+
+
+def test_nspkg_pth_namespace_package_sees_portions_of_every_root(tmp_path: Path) -> None:
+    first = make_root(
+        tmp_path, "nsx-one", {"nsx": {"one.py": "WHO = 'one'"}}, pth={"nsx_one-nspkg.pth": NSPKG}
+    )
+    second = make_root(tmp_path, "nsx-two", {"nsx": {"two.py": "WHO = 'two'"}})
+    probe = """\
+import json, sys
+at_start = "nsx" in sys.modules
+import nsx
+who = []
+for name in ("nsx.one", "nsx.two"):
+    try:
+        who.append(__import__(name, fromlist=["WHO"]).WHO)
+    except ImportError as exc:
+        who.append(type(exc).__name__)
+print(json.dumps({"at_start": at_start, "path": {"__set__": list(nsx.__path__)}, "who": who}))
+"""
+    runs = run_layouts([first, second], probe, tmp_path)
+    assert runs["vsite"] == runs["flat"]
+    assert runs["flat"] == {"at_start": True, "path": ["<site>/nsx"], "who": ["one", "two"]}
+    assert runs["naive"] != runs["flat"]

@@ -101,6 +101,10 @@ class Handle:
         from vsite.pth import run_pth_files
 
         run_pth_files(self.index.pth, self.site_path, self.manifest)
+        if "pkg_resources" in sys.modules:  # imported before: show it the site now
+            from vsite.finder.pkg_resources_support import attach_imported
+
+            attach_imported()
 
         self._added_path = [p for p in sys.path if p not in before_path]
         self._added_meta = [f for f in sys.meta_path if f not in before_meta]

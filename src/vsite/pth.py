@@ -88,6 +88,7 @@ def run_pth_files(
     known_paths.update(makepath(root)[1] for _, root in pth)
     skip_dots = skips_dot_files()
     anchor = site_path
+    modules_before = set(sys.modules)
     for name, root in pth:
         if skip_dots and name.startswith("."):
             continue
@@ -98,6 +99,24 @@ def run_pth_files(
             raise _undecodable(root, name, exc, manifest) from exc
         if anchor is not None:
             anchor = _follow(anchor, before)
+    _recompute_namespaces(set(sys.modules) - modules_before)
+
+
+def _recompute_namespaces(names: set[str]) -> None:
+    """Namespace packages made by ``.pth`` lines compute their path again on next use.
+
+    An old ``*-nspkg.pth`` line makes the package from its own root's portion only
+    (``PathFinder.find_spec(name, [sitedir])``): for the flat site that one directory
+    holds every portion; here the others are in other roots. The package's path would
+    recompute over ``sys.path``, through the site's entry, once sys.path changes; it
+    may never change again, so the recorded sys.path is forgotten now.
+    """
+    for name in names:
+        path = getattr(sys.modules.get(name), "__path__", None)
+        if path is not None and hasattr(
+            path, "_last_parent_path"
+        ):  # importlib's _NamespacePath, 3.9-3.13
+            path._last_parent_path = None
 
 
 def _follow(anchor: str, before: list[str]) -> str | None:

@@ -39,6 +39,11 @@ class DistributionFinder:
         path: Sequence[str] | None = None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
+        if fullname == "pkg_resources":
+            # The program imports pkg_resources: show it the site once it has run.
+            from vsite.finder import pkg_resources_support
+
+            return pkg_resources_support.find_spec(self, path, target)
         return None  # Modules come through the path hook, so sys.path order holds.
 
     def invalidate_caches(self) -> None:
