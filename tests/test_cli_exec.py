@@ -21,8 +21,8 @@ import pytest
 
 import vsite
 from tests.builders import make_root, write_manifest, write_tree
-from vsite._startup import BOOT_DIR
-from vsite.cli import _boot_pythonpath, _isolating_option
+from vsite._startup import BOOT_DIR, boot_pythonpath
+from vsite.cli import _isolating_option
 
 VSITE = [sys.executable, "-m", "vsite"]
 
@@ -553,7 +553,7 @@ def test_nested_exec_puts_the_boot_directory_on_pythonpath_once(
     ],
 )
 def test_boot_pythonpath(previous: str | None, expected: list[str]) -> None:
-    assert _boot_pythonpath(previous) == os.pathsep.join(expected)
+    assert boot_pythonpath(previous) == os.pathsep.join(expected)
 
 
 def test_manifest_path_is_absolute_for_children_in_other_directories(

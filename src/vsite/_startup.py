@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vsite.errors import VsiteError
 
-__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment", "one_line"]
+__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment", "boot_pythonpath", "one_line"]
 
 ENV_MANIFEST = "VSITE_MANIFEST"
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
@@ -37,6 +37,14 @@ def activate_from_environment() -> None:
         sys.stderr.write(f"vsite: error: cannot activate the virtual site: {one_line(exc)}\n")
         sys.stderr.flush()
         os._exit(2)
+
+
+def boot_pythonpath(previous: str | None) -> str:
+    """``PYTHONPATH`` with the boot directory first, once (nested ``vsite exec``)."""
+    if not previous:
+        return BOOT_DIR
+    rest = [entry for entry in previous.split(os.pathsep) if entry != BOOT_DIR]
+    return os.pathsep.join([BOOT_DIR, *rest]) if rest else BOOT_DIR
 
 
 def one_line(exc: VsiteError) -> str:

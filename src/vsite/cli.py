@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 
-from vsite._startup import BOOT_DIR, ENV_MANIFEST, one_line
+from vsite._startup import ENV_MANIFEST, boot_pythonpath, one_line
 from vsite.errors import VsiteError
 
 TYPE_CHECKING = False
@@ -140,7 +140,7 @@ def _exec(options: argparse.Namespace) -> int:
     index = build_index(manifest)  # Fail here, once, rather than in every child.
     env = dict(os.environ)
     env[ENV_MANIFEST] = manifest.source
-    env["PYTHONPATH"] = _boot_pythonpath(env.get("PYTHONPATH"))
+    env["PYTHONPATH"] = boot_pythonpath(env.get("PYTHONPATH"))
     _warn_isolated(command)
     if os.sep not in command[0] and shutil.which(command[0], path=env.get("PATH")) is None:
         from vsite.scripts import find_script, interpreter
@@ -153,14 +153,6 @@ def _exec(options: argparse.Namespace) -> int:
     except OSError as exc:
         _error(f"cannot run {command[0]!r}: {exc.strerror or exc}")
         return 127 if isinstance(exc, FileNotFoundError) else 126
-
-
-def _boot_pythonpath(previous: str | None) -> str:
-    """``PYTHONPATH`` with the boot directory first, once (nested ``vsite exec``)."""
-    if not previous:
-        return BOOT_DIR
-    rest = [entry for entry in previous.split(os.pathsep) if entry != BOOT_DIR]
-    return os.pathsep.join([BOOT_DIR, *rest]) if rest else BOOT_DIR
 
 
 # Interpreter options that take a value, attached or as the next argument.

@@ -5,9 +5,13 @@
 file holding ``__main__.py``); the ``.pth`` files of the site run before the program's
 ``sys.path[0]`` is inserted, as ``site`` runs before it at interpreter start-up. An
 uncaught exception prints its traceback (without vsite's own frames) through
-``sys.excepthook`` and gives exit status 1; ``SystemExit`` gives its code. The
-environment vsite is installed in stays visible after the virtual site, as the
-interpreter's own site-packages are for ``python``; ``vsite exec`` hides it.
+``sys.excepthook`` and gives exit status 1; ``SystemExit`` gives its code.
+
+The environment vsite is installed in stays visible after the virtual site, as the
+interpreter's own site-packages are for ``python``; ``vsite exec`` hides it. The
+program's environment gets ``VSITE_MANIFEST`` and the boot directory on ``PYTHONPATH``,
+as under ``vsite exec``, so the Python processes it starts (``subprocess``,
+``multiprocessing`` workers) see the same site.
 """
 
 from __future__ import annotations
@@ -40,11 +44,12 @@ def run(manifest: str, args: list[str]) -> int:
     from vsite.activation import activate
 
     try:
-        activate(manifest)
+        handle = activate(manifest)
     except BaseException:
         if own_path0 is not None:
             sys.path.insert(0, own_path0)
         raise
+    _inherit(handle.manifest.source)
     try:
         if first == "-c":
             sys.argv = ["-c", *args[2:]]
@@ -60,7 +65,7 @@ def run(manifest: str, args: list[str]) -> int:
             sys.argv = list(args)
             _add_path0("", had_path0)
             main = _fresh_main()
-            _exec(_compile(sys.stdin.buffer.read(), "<stdin>"), main)
+            _exec_file(_compile(sys.stdin.buffer.read(), "<stdin>"), main, "<stdin>")
         else:
             return _run_path(first, args, had_path0)
     except SystemExit as exc:
@@ -68,6 +73,14 @@ def run(manifest: str, args: list[str]) -> int:
     except BaseException as exc:  # Reported as python reports an uncaught exception.
         return _uncaught(exc)
     return 0
+
+
+def _inherit(manifest: str) -> None:
+    """Python processes this program starts boot the same site, as under ``vsite exec``."""
+    from vsite._startup import ENV_MANIFEST, boot_pythonpath
+
+    os.environ[ENV_MANIFEST] = manifest
+    os.environ["PYTHONPATH"] = boot_pythonpath(os.environ.get("PYTHONPATH"))
 
 
 def _run_path(script: str, args: list[str], had_path0: bool) -> int:
@@ -95,8 +108,6 @@ def _run_path(script: str, args: list[str], had_path0: bool) -> int:
     from importlib.util import MAGIC_NUMBER
 
     main = _fresh_main()
-    main.__file__ = path
-    main.__cached__ = None  # type: ignore[attr-defined]
     if data[:4] == MAGIC_NUMBER:
         import marshal
 
@@ -105,7 +116,7 @@ def _run_path(script: str, args: list[str], had_path0: bool) -> int:
     else:
         code = _compile(data, path)
         main.__loader__ = SourceFileLoader("__main__", path)
-    _exec(code, main)
+    _exec_file(code, main, path)
     return 0
 
 
@@ -117,6 +128,18 @@ def _compile(source: str | bytes, filename: str) -> CodeType:
 
 def _exec(code: CodeType, main: ModuleType) -> None:
     exec(code, main.__dict__)
+
+
+def _exec_file(code: CodeType, main: ModuleType, filename: str) -> None:
+    # As python runs a file (or stdin): __file__ and __cached__ only while it runs.
+    namespace = main.__dict__
+    namespace["__file__"] = filename
+    namespace["__cached__"] = None
+    try:
+        exec(code, namespace)
+    finally:
+        namespace.pop("__file__", None)
+        namespace.pop("__cached__", None)
 
 
 def _run_module_as_main(name: str, *, alter_argv: bool) -> None:
