@@ -38,6 +38,22 @@ class SysState:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def changes_since(self, before: SysState) -> dict[str, object]:
+        """What differs from ``before``, per part (empty when nothing does)."""
+        found: dict[str, object] = {}
+        for part in ("path", "meta_path", "path_hooks"):
+            old, new = getattr(before, part), getattr(self, part)
+            if old != new:
+                found[part] = {"before": old, "after": new}
+        for part in ("path_importer_cache", "modules"):
+            old, new = getattr(before, part), getattr(self, part)
+            added = sorted(set(new) - set(old))
+            removed = sorted(set(old) - set(new))
+            replaced = sorted(k for k in set(old) & set(new) if old[k] is not new[k])
+            if added or removed or replaced:
+                found[part] = {"added": added, "removed": removed, "replaced": replaced}
+        return found
+
     def restore(self) -> None:
         sys.path[:] = self.path
         sys.meta_path[:] = self.meta_path

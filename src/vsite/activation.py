@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
-import _thread
 
 from vsite.errors import ActivationError, VsiteError
 from vsite.finder.meta_finder import DistributionFinder
@@ -150,11 +150,15 @@ class Handle:
     def _prefixes(self) -> tuple[str, ...]:
         return tuple(os.path.join(p, "") for p in (*self.index.roots, self.site_path))
 
-    def _purge(self) -> None:
+    def _purge(self, keep: frozenset[str] = frozenset()) -> None:
         owned = self._prefixes()
         # Decide for every module before removing any: a namespace package's path
         # recalculates through its parent, which must still be importable then.
-        doomed = [name for name, module in list(sys.modules.items()) if _module_from(module, owned)]
+        doomed = [
+            name
+            for name, module in list(sys.modules.items())
+            if name not in keep and _module_from(module, owned)
+        ]
         for name in doomed:
             sys.modules.pop(name, None)
 
@@ -192,10 +196,12 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
             list(sys.path_hooks),
             dict(sys.path_importer_cache),
         )
+        modules_before = frozenset(sys.modules)
         try:
             handle._install()
         except BaseException as exc:
             handle._uninstall()
+            handle._purge(keep=modules_before)  # what .pth lines imported from the site
             sys.path[:], sys.meta_path[:], sys.path_hooks[:] = snapshot[:3]
             sys.path_importer_cache.clear()
             sys.path_importer_cache.update(snapshot[3])
