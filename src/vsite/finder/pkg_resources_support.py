@@ -156,7 +156,9 @@ def _site_distributions(pr: Any, importer: SiteFinder, path_item: str) -> Iterat
     if finder is None:
         return
     location = pr.normalize_path(path_item)
-    for path in sorted(finder.ordered, key=os.path.basename):
+    by_name = {os.path.basename(path): path for path in finder.ordered}
+    for entry in _flat_order(pr, location, list(by_name)):
+        path = by_name[os.path.basename(entry)]
         try:
             if not os.listdir(path):
                 continue  # pkg_resources skips an empty metadata directory
@@ -166,6 +168,17 @@ def _site_distributions(pr: Any, importer: SiteFinder, path_item: str) -> Iterat
         yield pr.Distribution.from_location(
             location, os.path.basename(path), metadata, precedence=pr.DEVELOP_DIST
         )
+
+
+def _flat_order(pr: Any, location: str, names: list[str]) -> list[str]:
+    """``location/name`` paths in the order ``find_on_path`` takes a directory's entries:
+    sorted, or by version descending (setuptools before 68-ish), as this one does."""
+    paths = [os.path.join(location, name) for name in names]
+    by_version = getattr(pr, "_by_version_descending", None)
+    code = getattr(pr.find_on_path, "__code__", None)
+    if by_version is not None and "_by_version_descending" in getattr(code, "co_names", ()):
+        return list(by_version(paths))
+    return sorted(paths)
 
 
 def _add_site(pr: Any, working_set: Any, site_path: str) -> None:
