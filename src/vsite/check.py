@@ -1,0 +1,435 @@
+"""``vsite check``: every problem a manifest's site has, found without activating it.
+
+Tooling path: this module may import ``packaging`` (wheel tags, versions); the
+activation path never imports it. Findings are gathered for all roots at once; a
+manifest that cannot be read at all is the only thing that stops the check.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from vsite._names import canonicalize
+from vsite.errors import ManifestError
+from vsite.manifest import Manifest
+from vsite.scan import RootScan, scan_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from vsite.index import SiteIndex
+    from vsite.manifest import Root
+
+__all__ = ["KINDS", "Finding", "Report", "check", "check_command", "format_report"]
+
+#: Finding kinds in report order, with the heading of their group in human output.
+KINDS = {
+    "missing-root": "missing roots",
+    "not-a-directory": "roots that are not directories",
+    "unreadable-root": "roots that cannot be read",
+    "duplicate-distribution": "duplicate distributions",
+    "hint-mismatch": "name/version hints that disagree with the metadata",
+    "incompatible-wheel": "wheels that do not fit this interpreter",
+    "broken-pth": "broken .pth lines",
+    "file-conflict": "files present in several roots",
+}
+
+_METADATA_DIRS = (".dist-info", ".egg-info")
+
+
+class Finding:
+    """One problem: its kind (a key of KINDS), where it is, and what it is."""
+
+    __slots__ = ("kind", "message", "pointer", "root")
+
+    def __init__(self, kind: str, root: Root, message: str, field: str = "") -> None:
+        self.kind = kind
+        self.message = message
+        self.pointer = root.pointer + field  # field: "/name", "/version" or ""
+        self.root = root.path
+
+    def __repr__(self) -> str:
+        return f"Finding({self.kind!r}, {self.message!r}, {self.pointer!r}, {self.root!r})"
+
+    def __str__(self) -> str:
+        return f"{self.pointer}: {self.message} (root {self.root})"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "pointer": self.pointer,
+            "root": self.root,
+            "message": self.message,
+        }
+
+
+class Report:
+    """Everything ``vsite check`` found for one manifest, and what the farm will stage.
+
+    ``staged`` lists ``{"name", "pointer", "root"}`` for each root holding a staged entry.
+    """
+
+    __slots__ = ("findings", "manifest", "staged")
+
+    def __init__(
+        self, manifest: str, findings: list[Finding], staged: list[dict[str, str]]
+    ) -> None:
+        self.manifest = manifest
+        order = list(KINDS)
+        # Stable sort: within a kind, findings keep manifest order.
+        self.findings = sorted(findings, key=lambda finding: order.index(finding.kind))
+        self.staged = staged
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "manifest": self.manifest,
+            "ok": self.ok,
+            "findings": [finding.as_dict() for finding in self.findings],
+            "staged": self.staged,
+        }
+
+
+def check_command(manifest_path: str, *, as_json: bool = False) -> int:
+    """Check ``manifest_path``, print the report; 0 clean, 1 problems found, 2 unusable."""
+    try:
+        manifest = Manifest.load(manifest_path)
+    except ManifestError as exc:
+        if as_json:
+            _print_json(_unusable(exc, manifest_path))
+        else:
+            sys.stderr.write(f"vsite: error: {_one_line(exc)}\n")
+        return 2
+    report = check(manifest)
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        sys.stdout.write(format_report(report))
+    return 0 if report.ok else 1
+
+
+def check(manifest: Manifest) -> Report:
+    """All findings for ``manifest``'s roots, and the native entries that will be staged."""
+    from vsite.index import build_index
+
+    findings: list[Finding] = []
+    usable: list[Root] = []
+    scans: dict[str, RootScan] = {}
+    for root in manifest.roots:
+        scan = _scan(root, findings)
+        if scan is not None:
+            usable.append(root)
+            scans[root.path] = scan
+    index = build_index(Manifest(manifest.source, usable, manifest.content))
+    by_path = {root.path: root for root in usable}
+    used = [by_path[path] for path in index.roots]
+
+    for dropped in index.dropped:
+        winner = by_path[dropped.winner]
+        message = f"distribution {dropped.dist!r} is also in {winner.pointer} ({winner.path})"
+        message += ", which wins; this root is dropped whole"
+        findings.append(Finding("duplicate-distribution", dropped.root, message))
+    for root in used:
+        findings.extend(_duplicate_metadata(root, scans[root.path]))
+    for root in usable:
+        findings.extend(_hint_findings(root, scans[root.path]))
+    findings.extend(_tag_findings(used, scans))
+    findings.extend(_pth_findings(index, by_path))
+    findings.extend(_file_conflicts(used, scans))
+    return Report(manifest.source, findings, _staged(index, by_path))
+
+
+def format_report(report: Report) -> str:
+    """Human output: a summary line, then one finding per line grouped by kind."""
+    lines: list[str] = []
+    count = len(report.findings)
+    if count:
+        lines.append(f"{report.manifest}: {count} problem{'s' if count != 1 else ''} found")
+    else:
+        lines.append(f"{report.manifest}: ok")
+    for kind, heading in KINDS.items():
+        group = [finding for finding in report.findings if finding.kind == kind]
+        if group:
+            lines.append(f"{heading} ({len(group)}):")
+            lines.extend(f"  {finding}" for finding in group)
+    if report.staged:
+        lines.append(f"native entries staged in the farm ({len(report.staged)}):")
+        lines.extend(
+            f"  {entry['pointer']}: {entry['name']} (root {entry['root']})"
+            for entry in report.staged
+        )
+    return "".join(line + "\n" for line in lines)
+
+
+# -- roots -------------------------------------------------------------------------------
+
+
+def _scan(root: Root, findings: list[Finding]) -> RootScan | None:
+    try:
+        return scan_root(root.path)
+    except FileNotFoundError:
+        findings.append(Finding("missing-root", root, "root does not exist"))
+    except NotADirectoryError:
+        findings.append(Finding("not-a-directory", root, "root is not a directory"))
+    except OSError as exc:
+        message = f"root cannot be read: {exc.strerror or exc}"
+        findings.append(Finding("unreadable-root", root, message))
+    return None
+
+
+def _duplicate_metadata(root: Root, scan: RootScan) -> Iterable[Finding]:
+    """Two metadata dirs of one distribution in one root: the first (by name) is used."""
+    first: dict[str, str] = {}
+    for name, dirname in scan.dists:
+        used = first.setdefault(name, dirname)
+        if used != dirname:
+            message = f"{dirname} repeats distribution {name!r}; {used} is used, {dirname} not"
+            yield Finding("duplicate-distribution", root, message)
+
+
+# -- metadata: hints and wheel tags ------------------------------------------------------
+
+
+def _hint_findings(root: Root, scan: RootScan) -> Iterable[Finding]:
+    """The manifest's name/version hints against the root's own metadata (the truth)."""
+    dists = dict(scan.dists)  # canonical name -> first metadata dir
+    names = ", ".join(repr(name) for name in dists) or "none"
+    dirname = None
+    if root.name is not None:
+        dirname = dists.get(canonicalize(root.name))
+        if dirname is None:
+            message = f"name hint {root.name!r} is not a distribution of this root ({names})"
+            yield Finding("hint-mismatch", root, message, "/name")
+            return
+    elif len(dists) == 1:
+        dirname = next(iter(dists.values()))
+    if root.version is None:
+        return
+    if dirname is None:
+        message = f"version hint {root.version!r} names no single distribution ({names})"
+        yield Finding("hint-mismatch", root, message, "/version")
+        return
+    actual = _metadata_version(os.path.join(root.path, dirname))
+    if actual is None or not _same_version(root.version, actual):
+        message = f"version hint {root.version!r} disagrees with {dirname} (version {actual!r})"
+        yield Finding("hint-mismatch", root, message, "/version")
+
+
+def _metadata_version(dist_dir: str) -> str | None:
+    for name in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(dist_dir, name), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        break  # end of the headers
+                    key, sep, value = line.partition(":")
+                    if sep and key.strip().lower() == "version":
+                        return value.strip()
+        except OSError:
+            continue
+    return None
+
+
+def _same_version(hint: str, actual: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(hint) == Version(actual)
+    except InvalidVersion:
+        return hint.strip() == actual
+
+
+def _tag_findings(roots: list[Root], scans: dict[str, RootScan]) -> Iterable[Finding]:
+    from packaging.tags import parse_tag, sys_tags
+
+    supported: set[object] | None = None
+    for root in roots:
+        for _, dirname in scans[root.path].dists:
+            if not dirname.endswith(".dist-info"):
+                continue
+            tags = _wheel_tags(os.path.join(root.path, dirname))
+            if not tags:
+                continue  # not installed from a wheel, or no WHEEL file: nothing to check
+            if supported is None:
+                supported = set(sys_tags())
+            parsed: set[object] = set()
+            for tag in tags:
+                try:
+                    parsed.update(parse_tag(tag))
+                except ValueError:
+                    continue
+            if parsed and not parsed & supported:
+                message = f"{dirname} was built for {', '.join(tags)}, "
+                message += f"which this interpreter ({_interpreter()}) does not support"
+                yield Finding("incompatible-wheel", root, message)
+
+
+def _wheel_tags(dist_dir: str) -> list[str]:
+    try:
+        with open(os.path.join(dist_dir, "WHEEL"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    tags = []
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "tag" and value.strip():
+            tags.append(value.strip())
+    return tags
+
+
+def _interpreter() -> str:
+    from packaging.tags import interpreter_name, interpreter_version
+
+    return f"{interpreter_name()}{interpreter_version()}, {sys.platform}"
+
+
+# -- .pth files --------------------------------------------------------------------------
+
+
+def _pth_findings(index: SiteIndex, by_path: dict[str, Root]) -> Iterable[Finding]:
+    from vsite.pth import skips_dot_files
+
+    skip_dots = skips_dot_files()
+    for name, root_path in index.pth:
+        if skip_dots and name.startswith("."):
+            continue  # The interpreter never reads it.
+        root = by_path[root_path]
+        path = os.path.join(root_path, name)
+        try:
+            with open(path, "rb") as stream:
+                text = stream.read().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 (byte {exc.start})"
+            yield Finding("broken-pth", root, f"{name}: cannot be read: {reason}")
+            continue
+        for number, raw in enumerate(text.splitlines(), 1):
+            problem = _pth_line_problem(raw, root_path, path)
+            if problem is not None:
+                yield Finding("broken-pth", root, f"{name}:{number}: {problem}")
+
+
+def _pth_line_problem(raw: str, root: str, filename: str) -> str | None:
+    """What ``site.addpackage`` would silently skip or fail on in this line, if anything."""
+    if raw.startswith("#") or not raw.strip():
+        return None
+    if raw.startswith(("import ", "import\t")):
+        try:
+            compile(raw, filename, "exec")
+        except SyntaxError as exc:
+            return f"import line does not compile ({exc.msg}): {raw.strip()!r}"
+        return None
+    line = raw.rstrip()
+    if not os.path.exists(os.path.join(root, line)):
+        return f"path {line!r} does not exist"
+    return None
+
+
+# -- files in several roots --------------------------------------------------------------
+
+
+def _file_conflicts(roots: list[Root], scans: dict[str, RootScan]) -> Iterable[Finding]:
+    """Relative paths held by several used roots whose contents differ: the first wins."""
+    owners: dict[str, list[Root]] = {}
+    for name, holders in _top_level_holders(roots, scans).items():
+        if len(holders) < 2:
+            continue
+        for root in holders:
+            for rel in _files_under(root.path, name):
+                owners.setdefault(rel, []).append(root)
+    for rel in sorted(owners):
+        holders = owners[rel]
+        if len(holders) < 2:
+            continue
+        winner = holders[0]
+        for loser in holders[1:]:
+            if _same_file_content(os.path.join(winner.path, rel), os.path.join(loser.path, rel)):
+                continue  # Identical copies cannot change what the program sees.
+            message = f"{rel!r} is also in {winner.pointer} ({winner.path}), which wins"
+            yield Finding("file-conflict", loser, message)
+
+
+def _top_level_holders(roots: list[Root], scans: dict[str, RootScan]) -> dict[str, list[Root]]:
+    holders: dict[str, list[Root]] = {}
+    for root in roots:
+        for name, is_dir in scans[root.path].listing.items():
+            if name == "__pycache__" or (is_dir and name.endswith(_METADATA_DIRS)):
+                continue
+            holders.setdefault(name, []).append(root)
+    return holders
+
+
+def _files_under(root: str, name: str) -> list[str]:
+    """Relative paths of the files in ``root``/``name`` (itself, if it is a file)."""
+    top = os.path.join(root, name)
+    if not os.path.isdir(top):
+        return [name]
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        rel_dir = os.path.relpath(dirpath, root)
+        found.extend(os.path.join(rel_dir, filename) for filename in filenames)
+    return found
+
+
+def _same_file_content(first: str, second: str) -> bool:
+    import filecmp
+
+    try:
+        return filecmp.cmp(first, second, shallow=False)
+    except OSError:
+        return False
+
+
+# -- native entries ----------------------------------------------------------------------
+
+
+def _staged(index: SiteIndex, by_path: dict[str, Root]) -> list[dict[str, str]]:
+    """Each (name, root) the farm will hold: a name staged anywhere is staged from all."""
+    staged = []
+    for name in index.native:
+        for number, _ in index.entries.get(name, ()):
+            root = by_path[index.roots[number]]
+            staged.append({"name": name, "pointer": root.pointer, "root": root.path})
+    return staged
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def _unusable(exc: ManifestError, manifest_path: str) -> dict[str, object]:
+    problems = exc.problems or (None,)
+    findings = [
+        {
+            "kind": "invalid-manifest",
+            "pointer": (exc.pointer or "") if problem is None else problem.pointer,
+            "root": exc.root if problem is None else problem.root,
+            "message": exc.message if problem is None else problem.message,
+        }
+        for problem in problems
+    ]
+    return {
+        "manifest": exc.manifest or os.path.abspath(manifest_path),
+        "ok": False,
+        "error": _one_line(exc),
+        "findings": findings,
+        "staged": [],
+    }
+
+
+def _one_line(exc: ManifestError) -> str:
+    text = str(exc).splitlines()[0]
+    if exc.problems:
+        text += ": " + "; ".join(str(problem) for problem in exc.problems)
+    return text
+
+
+def _print_json(document: dict[str, object]) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
