@@ -1,0 +1,1 @@
+"""Conformance of vsite against a flat site-packages on real distributions."""

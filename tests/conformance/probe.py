@@ -1,0 +1,259 @@
+"""The conformance probe: runs in a fresh interpreter, prints ONE JSON document.
+
+    python probe.py LAYOUT CONFIG global
+    python probe.py LAYOUT CONFIG dist NAME
+
+LAYOUT ``flat`` puts the flat directory where site-packages sits on ``sys.path`` and
+runs its ``.pth`` files with ``site.addsitedir``; ``vsite`` activates the manifest
+(vsite is imported from CONFIG's ``vsite_src``, which is then taken off ``sys.path``);
+``naive`` puts every root on ``sys.path`` there instead (a self-check of the probe).
+Standard library only: it runs in a bare venv that holds nothing else.
+
+``global`` reports what the site looks like right after set-up (``.pth`` side effects:
+``sys.path``, modules loaded from the site, import hooks) and whole-site metadata;
+``dist NAME`` probes one distribution: imports, a bounded ``pkgutil.walk_packages``,
+specs of every module found, metadata, resources and package ``__path__``s.
+Paths are reported raw; the harness normalises them.
+"""
+
+import json
+import os
+import sys
+
+# Packages whose import has effects beyond the probe's process, or that never
+# return: their subpackages are not walked (their top-level import still runs).
+SKIP_WALK = {}
+MAX_WALK = 4000  # modules listed per distribution
+MAX_RESOURCES = 400  # packages whose resources are listed per distribution
+# Written by the installer, not part of the distribution: pip and vsite differ.
+INSTALLER_FILES = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+
+
+def _setup(layout, config):
+    site_paths = []
+    if layout == "vsite":
+        sys.path.insert(0, config["vsite_src"])
+        import vsite
+
+        handle = vsite.activate(config["manifest"])
+        site_paths.append(handle.site_path)
+        sys.path.remove(config["vsite_src"])
+    else:
+        import site
+
+        candidates = list(site.getsitepackages())
+        wanted = {os.path.normcase(os.path.abspath(c)) for c in candidates}
+        position = next(
+            (
+                n
+                for n, e in enumerate(sys.path)
+                if isinstance(e, str) and os.path.normcase(os.path.abspath(e)) in wanted
+            ),
+            len(sys.path),
+        )
+        if layout == "naive":  # every root on sys.path, no .pth: what vsite improves on
+            sys.path[position:position] = config["roots"]
+        else:
+            sys.path.insert(position, config["flat"])
+            site.addsitedir(config["flat"])  # already on sys.path: runs its .pth files only
+            site_paths.append(config["flat"])
+    return site_paths
+
+
+def _error(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _ours(obj):
+    module = getattr(type(obj), "__module__", "") or ""
+    return module == "vsite" or module.startswith("vsite.")
+
+
+def _hook_name(obj):
+    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    return f"{module}.{name}"
+
+
+def probe_global(site_paths, baseline):
+    import importlib.metadata as md
+
+    loaded = {}
+    for name, module in sorted(sys.modules.items()):
+        if name in baseline or name == "vsite" or name.startswith("vsite."):
+            continue
+        loaded[name] = getattr(module, "__file__", None)
+    dists = sorted((d.metadata["Name"] or "", d.version or "") for d in md.distributions())
+    groups = md.entry_points()
+    if isinstance(groups, dict):  # 3.10-3.11: SelectableGroups, group -> EntryPoints
+        groups = [ep for group in groups.values() for ep in group]
+    eps = sorted((ep.group, ep.name, ep.value) for ep in groups)
+    packages = {k: sorted(v) for k, v in md.packages_distributions().items()}
+    return {
+        "startup": {
+            "sys_path": [p for p in sys.path if p not in site_paths],
+            "site_entry_count": sum(1 for p in sys.path if p in site_paths),
+            "modules_loaded": loaded,
+            "meta_path": [_hook_name(f) for f in sys.meta_path if not _ours(f)],
+            "path_hooks": [_hook_name(h) for h in sys.path_hooks if not _ours(h)],
+        },
+        "distributions": dists,
+        "entry_points": eps,
+        "packages_distributions": packages,
+    }
+
+
+def _top_level_names(dist):
+    text = dist.read_text("top_level.txt")
+    names = set()
+    if text:
+        names.update(line.strip().replace("/", ".") for line in text.splitlines())
+    for path in dist.files or ():
+        parts = path.parts
+        if not parts or parts[0] in ("..", "") or parts[0].endswith((".dist-info", ".data")):
+            continue
+        first = parts[0]
+        if len(parts) == 1:
+            if first.endswith((".pth", ".pyc")):
+                continue
+            first = first.partition(".")[0]
+        names.add(first)
+    return sorted(n for n in names if n and n.replace("_", "a").isalnum() and n != "__pycache__")
+
+
+_STANDARD_MODULES = ("_frozen_importlib", "_frozen_importlib_external", "zipimport")
+
+
+def _loader_kind(loader):
+    """The standard loader class ``loader`` is (SPEC: specs use the standard loaders;
+    vsite may subclass one to add a resource reader), else its own full name."""
+    if loader is None:
+        return None
+    for cls in type(loader).__mro__:
+        if cls.__module__ in _STANDARD_MODULES:
+            return cls.__name__
+    return f"nonstandard {type(loader).__module__}.{type(loader).__qualname__}"
+
+
+def _module_info(module):
+    spec = getattr(module, "__spec__", None)
+    path = getattr(module, "__path__", None)
+    return {
+        "file": getattr(module, "__file__", None),
+        "loader": _loader_kind(spec.loader) if spec is not None else None,
+        "path": None if path is None else list(path),
+    }
+
+
+def _skipped(name):
+    return any(name == s or name.startswith(s + ".") for s in SKIP_WALK)
+
+
+def probe_dist(name):
+    import importlib
+    import importlib.metadata as md
+    import importlib.util
+    import pkgutil
+
+    out = {"dist": name}
+    try:
+        dist = md.distribution(name)
+    except Exception as exc:
+        out["error"] = _error(exc)
+        return out
+    files = sorted(
+        str(f)
+        for f in dist.files or ()
+        if f.parts and f.parts[0] != ".." and f.name not in INSTALLER_FILES and f.suffix != ".pyc"
+    )
+    out["metadata"] = {
+        "name": dist.metadata["Name"],
+        "version": md.version(name),
+        "requires": sorted(dist.requires or ()),
+        "entry_points": sorted((ep.group, ep.name, ep.value) for ep in dist.entry_points),
+        "files": files,
+        "located": str(dist.locate_file("")),
+        "same_as_lookup": str(md.distribution(dist.metadata["Name"]).locate_file("")),
+    }
+    tops = _top_level_names(dist)
+    imports = {}
+    for top in tops:
+        try:
+            module = importlib.import_module(top)
+        except BaseException as exc:  # SystemExit from a module is a result too
+            imports[top] = {"error": _error(exc)}
+            continue
+        imports[top] = _module_info(module)
+    out["imports"] = imports
+
+    walked, errors, specs = [], {}, {}
+
+    def onerror(failed):
+        errors[failed] = _error(sys.exc_info()[1])
+
+    truncated = False
+    for top in tops:
+        module = sys.modules.get(top)
+        path = getattr(module, "__path__", None)
+        if path is None or _skipped(top):
+            continue
+        for info in pkgutil.walk_packages(path, top + ".", onerror=onerror):
+            if _skipped(info.name):
+                continue
+            walked.append([info.name, info.ispkg])
+            if len(walked) >= MAX_WALK:
+                truncated = True
+                break
+        if truncated:
+            break
+    for module_name, _ in walked:
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except BaseException as exc:
+            specs[module_name] = _error(exc)
+            continue
+        if spec is None:
+            specs[module_name] = None
+            continue
+        specs[module_name] = [spec.origin, _loader_kind(spec.loader), spec.parent]
+    out["walk"] = {"modules": walked, "errors": errors, "truncated": truncated}
+    out["specs"] = specs
+
+    packages = [top for top in tops if getattr(sys.modules.get(top), "__path__", None)]
+    packages += [n for n, ispkg in walked if ispkg and n in sys.modules]
+    resources, paths = {}, {}
+    import importlib.resources as ir
+
+    for package in packages[:MAX_RESOURCES]:
+        paths[package] = list(getattr(sys.modules[package], "__path__", []) or [])
+        try:
+            names = sorted(p.name for p in ir.files(package).iterdir() if p.name != "__pycache__")
+        except BaseException as exc:
+            resources[package] = _error(exc)
+            continue
+        resources[package] = names
+    out["resources"] = resources
+    out["package_paths"] = paths
+    return out
+
+
+def main():
+    del sys.path[0]  # the probe's own directory
+    layout, config_file, mode = sys.argv[1:4]
+    with open(config_file, encoding="utf-8") as stream:
+        config = json.load(stream)
+    baseline = set(sys.modules)
+    site_paths = _setup(layout, config)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    result = probe_global(site_paths, baseline) if mode == "global" else probe_dist(sys.argv[4])
+    result["site_paths"] = site_paths
+    sys.stdout.flush()
+    sys.stdout.write("\n@@PROBE@@" + json.dumps(result, default=repr) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # atexit handlers of probed modules are not part of the result
+
+
+if __name__ == "__main__":
+    main()
