@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,4 +228,19 @@ def test_without_a_manifest_the_plugin_changes_nothing(pytester: pytest.Pytester
         """
     )
     result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+
+
+def test_pytest_under_vsite_exec_starts_with_warnings_as_errors(
+    pytester: pytest.Pytester, site: Path
+) -> None:
+    # vsite is imported by the boot hook before pytest marks its plugins' packages for
+    # assertion rewriting; that must not warn (fatal under filterwarnings = error).
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(test_probe="import vsite_probe_b\n\ndef test_probe():\n    pass\n")
+    result = pytester.run(
+        sys.executable, "-m", "vsite", "exec", str(site), "--",
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+    )  # fmt: skip
+    assert "PytestAssertRewriteWarning" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(passed=1)

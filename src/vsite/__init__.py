@@ -1,4 +1,8 @@
-"""vsite: many per-wheel install roots importable as ONE site-packages, no venv on disk."""
+"""vsite: many per-wheel install roots importable as ONE site-packages, no venv on disk.
+
+PYTEST_DONT_REWRITE: the boot hook imports vsite before pytest marks its plugin's
+package for assertion rewriting; this marker keeps pytest from warning about that.
+"""
 
 from vsite.activation import Handle, activate, deactivate
 from vsite.errors import ActivationError, FarmError, ManifestError, RootError, VsiteError
