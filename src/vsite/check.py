@@ -125,7 +125,7 @@ def check(manifest: Manifest) -> Report:
         if scan is not None:
             usable.append(root)
             scans[root.path] = scan
-    index = build_index(Manifest(manifest.source, usable, manifest.content))
+    index = build_index(Manifest(manifest.source, usable))
     by_path = {root.path: root for root in usable}
     used = [by_path[path] for path in index.roots]
 
