@@ -299,7 +299,12 @@ def test_install_command_writes_a_manifest_that_activates(
     code = main(["install", *map(os.fspath, wheels), "--store", f"{tmp_path}/s", "-o", f"{out}"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "[1/2] unpacked ns_one-1.0-py3-none-any.whl" in printed  # plain lines: no tty
+    lines = printed.splitlines()  # plain lines, no tty; wheels finish in any order
+    assert sorted(line.split("] ")[1] for line in lines[:2]) == [
+        "unpacked ns_one-1.0-py3-none-any.whl",
+        "unpacked ns_two-1.0-py3-none-any.whl",
+    ]
+    assert [line.split("] ")[0] for line in lines[:2]] == ["[1/2", "[2/2"]
     assert "2 roots (2 unpacked, 0 reused)" in printed
     data = json.loads(out.read_text())
     assert [r["name"] for r in data["roots"]] == ["ns-one", "ns-two"]

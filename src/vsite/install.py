@@ -160,25 +160,59 @@ def install(
     *,
     compile_bytecode: bool = False,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> InstallResult:
-    """Put every wheel into ``store`` (unpacking only those not there yet)."""
+    """Put every wheel into ``store``, unpacking (``jobs`` at a time) those not there.
+
+    Entries come back in the order of ``wheels``. On the first failure the wheels not
+    yet started are not unpacked, and the error propagates once the others finish.
+    """
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
     result = InstallResult()
     started = time.monotonic()
-    for number, wheel in enumerate(wheels, 1):
-        sha256 = wheel_sha256(wheel.path)
-        entry = store.get(sha256)
-        if entry is not None:
-            result.reused += 1
-            action = "reused"
-        else:
-            if progress is not None:
-                progress.update(number - 1, f"unpacking {wheel.filename}")
-            entry = store.add(wheel.path, sha256, compile_bytecode=compile_bytecode)
-            result.unpacked += 1
-            action = "unpacked"
-        result.entries.append(entry)
+    jobs = jobs or min(8, os.cpu_count() or 1)
+    entries: list[StoreEntry | None] = [None] * len(wheels)
+    count = 0
+
+    def finished(number: int, entry: StoreEntry, action: str) -> None:
+        nonlocal count
+        entries[number] = entry
+        count += 1
         if progress is not None:
-            progress.done(number, f"{action} {wheel.filename}")
+            progress.done(count, f"{action} {wheels[number].filename}")
+
+    # Zip inflation, hashing and file writes release the GIL: threads overlap them.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        hashes = list(pool.map(lambda wheel: wheel_sha256(wheel.path), wheels))
+        pending = {}
+        for number, sha256 in enumerate(hashes):
+            entry = store.get(sha256)
+            if entry is not None:
+                result.reused += 1
+                finished(number, entry, "reused")
+                continue
+            future = pool.submit(
+                store.add, wheels[number].path, sha256, compile_bytecode=compile_bytecode
+            )
+            pending[future] = number
+        if progress is not None and pending:
+            progress.update(count, f"unpacking {len(pending)} wheels")
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                number = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    wait(pending)
+                    if progress is not None:
+                        progress.close()
+                    raise error
+                result.unpacked += 1
+                finished(number, future.result(), "unpacked")
+    result.entries = [entry for entry in entries if entry is not None]
     result.seconds = time.monotonic() - started
     if progress is not None:
         progress.close()

@@ -116,6 +116,8 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
         self.wheels = os.path.join(self.path, "wheels")
+        self._swept = False
+        self._mode = 0o755 & ~_umask()
 
     def entry_path(self, sha256: str) -> str:
         return os.path.join(self.wheels, sha256)
@@ -145,10 +147,12 @@ class Store:
             os.makedirs(self.wheels, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store {self.wheels}: {exc.strerror}") from None
-        self._remove_stale_tmp()
+        if not self._swept:
+            self._swept = True
+            self._remove_stale_tmp()
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.wheels)
         try:
-            os.chmod(tmp, 0o755 & ~_umask())  # mkdtemp's 0700 would hide a shared store
+            os.chmod(tmp, self._mode)  # mkdtemp's 0700 would hide a shared store
             name, version = _unpack(wheel, tmp, self.entry_path(sha256), compile_bytecode)
             info = {"wheel": os.path.basename(wheel), "name": name, "version": version}
             info["sha256"] = sha256

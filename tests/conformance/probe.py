@@ -89,17 +89,51 @@ def probe_global(site_paths, baseline):
         groups = [ep for group in groups.values() for ep in group]
     eps = sorted((ep.group, ep.name, ep.value) for ep in groups)
     packages = {k: sorted(v) for k, v in md.packages_distributions().items()}
-    return {
-        "startup": {
+    startup = {
             "sys_path": [p for p in sys.path if p not in site_paths],
             "site_entry_count": sum(1 for p in sys.path if p in site_paths),
             "modules_loaded": loaded,
             "meta_path": [_hook_name(f) for f in sys.meta_path if not _ours(f)],
             "path_hooks": [_hook_name(h) for h in sys.path_hooks if not _ours(h)],
-        },
+    }
+    return {
+        "startup": startup,
         "distributions": dists,
         "entry_points": eps,
         "packages_distributions": packages,
+        "pkg_resources": probe_pkg_resources(),
+    }
+
+
+def probe_pkg_resources():
+    """What a program that imports pkg_resources (setuptools) sees of the site."""
+    try:
+        import pkg_resources
+    except BaseException as exc:
+        return {"error": _error(exc)}
+    working_set = sorted(
+        (d.project_name, d.version, d.location) for d in pkg_resources.working_set
+    )
+    lookups = {}
+    for project_name, _, _ in working_set:
+        try:
+            found = pkg_resources.get_distribution(project_name)
+            lookups[project_name] = [found.version, found.location, found.has_metadata("RECORD")]
+        except BaseException as exc:
+            lookups[project_name] = _error(exc)
+    scripts = sorted(
+        (ep.dist.project_name, ep.name, str(ep))
+        for ep in pkg_resources.iter_entry_points("console_scripts")
+    )
+    try:
+        requirement = [str(d) for d in pkg_resources.require("sphinx")]
+    except BaseException as exc:
+        requirement = _error(exc)
+    return {
+        "working_set": working_set,
+        "get_distribution": lookups,
+        "console_scripts": scripts,
+        "require_sphinx": sorted(requirement) if isinstance(requirement, list) else requirement,
     }
 
 
@@ -234,6 +268,18 @@ def probe_dist(name):
         resources[package] = names
     out["resources"] = resources
     out["package_paths"] = paths
+    loaded = {}
+    for module_name, module in sorted(sys.modules.items()):
+        if module_name == "vsite" or module_name.startswith("vsite."):
+            continue
+        where = getattr(module, "__file__", None)
+        package_path = getattr(module, "__path__", None)
+        loaded[module_name] = [
+            where,
+            getattr(module, "__cached__", None),
+            None if package_path is None else list(package_path),
+        ]
+    out["loaded"] = loaded  # every module the probe pulled in, and where from
     return out
 
 

@@ -261,6 +261,13 @@ def clean(output: Any, prefixes: list[str], venv: str) -> Any:
     for key in ("package_paths",):
         if key in value:
             value[key] = {k: _distinct(v) for k, v in value[key].items()}
+    loaded = value.get("loaded")
+    if isinstance(loaded, dict):  # modules of the site only: the stdlib is the same
+        value["loaded"] = {
+            name: [info[0], info[1], None if info[2] is None else _distinct(info[2])]
+            for name, info in loaded.items()
+            if any(isinstance(v, str) and "<site>" in v for v in (info[0], *(info[2] or ())))
+        }
     for info in (value.get("imports") or {}).values():
         if isinstance(info, dict) and isinstance(info.get("path"), list):
             info["path"] = _distinct(info["path"])
