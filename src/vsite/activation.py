@@ -110,6 +110,20 @@ class Handle:
         self._added_meta = [f for f in sys.meta_path if f not in before_meta]
         self._added_hooks = [h for h in sys.path_hooks if h not in before_hooks]
 
+    def _reattach(self) -> None:
+        """Put back pieces that were taken out from under an active site.
+
+        Code that replaces ``sys.path`` wholesale with an older copy (pytest-xdist
+        workers do) drops the site's entry; activating again must restore it.
+        """
+        if self.path_hook is not None and self.path_hook not in sys.path_hooks:
+            sys.path_hooks.insert(0, self.path_hook)
+        if self.site_path not in sys.path:
+            sys.path_importer_cache.pop(self.site_path, None)
+            sys.path.insert(_site_position(), self.site_path)
+        if self.meta_finder is not None and self.meta_finder not in sys.meta_path:
+            sys.meta_path.insert(_metadata_position(), self.meta_finder)
+
     def _patch_getsitepackages(self) -> None:
         """``site.getsitepackages()`` also lists the virtual site (tools locate wheel
         files through it); ``sysconfig`` is left alone so installers never target it."""
@@ -169,8 +183,9 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
     All-or-nothing: the manifest and every root are validated before any global state
     changes, and a failure restores ``sys.path``, ``sys.meta_path``, ``sys.path_hooks``
     and ``sys.path_importer_cache``. Activating the active manifest again returns the
-    same handle. ``link`` picks how native files enter the farm: "symlink", "hardlink",
-    "copy", or None/"auto" for ``$VSITE_LINK_MODE`` or the platform's default.
+    same handle (restoring its ``sys.path`` entry if something removed it). ``link``
+    picks how native files enter the farm: "symlink", "hardlink", "copy", or
+    None/"auto" for ``$VSITE_LINK_MODE`` or the platform's default.
     """
     global _active
     if isinstance(manifest, Manifest):
@@ -183,6 +198,7 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
     with _lock:
         if _active is not None:
             if _active.manifest == loaded:
+                _active._reattach()
                 return _active
             raise ActivationError(
                 f"another manifest is active ({_active.manifest.source}); deactivate it first",
