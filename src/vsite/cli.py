@@ -53,8 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         "exec",
         help="run COMMAND with the site active in every Python process it starts",
         description="Run COMMAND with the virtual site active in every Python process it "
-        "starts. When COMMAND is not an executable on PATH but a console script of the "
-        "site, that entry point runs, as a venv's bin/COMMAND would.",
+        "starts (vsite's boot hook on PYTHONPATH, the manifest in VSITE_MANIFEST). When "
+        "COMMAND is not an executable on PATH but a console script of the site, that entry "
+        "point runs, as a venv's bin/COMMAND would, with sys.argv[0] = COMMAND and its "
+        "return value as exit status. Python started with -I, -E or -S skips the boot hook "
+        "and runs outside the site (vsite warns when COMMAND is one).",
     )
     exec_.add_argument("manifest")
     exec_.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
@@ -126,6 +129,10 @@ def _exec(options: argparse.Namespace) -> int:
 
     The exit status and signals are COMMAND's own: the process is replaced, not waited
     for. ``127`` means COMMAND was not found, ``126`` that it could not be run.
+
+    Outside the site: a Python started with ``-I``, ``-E`` (both ignore ``PYTHONPATH``) or
+    ``-S`` (no ``site``, so no ``sitecustomize``) does not boot it; a warning on stderr
+    says so when COMMAND itself is such a Python.
     """
     command = list(options.command)
     if command and command[0] == "--":

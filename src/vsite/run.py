@@ -55,6 +55,7 @@ def run(manifest: str, args: list[str]) -> int:
             sys.argv = ["-c", *args[2:]]
             _add_path0("", had_path0)
             main = _fresh_main()
+            _register_command(args[1])
             _exec(_compile(args[1], "<string>"), main)
         elif first == "-m":
             sys.argv = ["-m", *args[2:]]
@@ -124,6 +125,15 @@ def _compile(source: str | bytes, filename: str) -> CodeType:
     # dont_inherit: this module's __future__ imports must not leak into the program.
     code: CodeType = compile(source, filename, "exec", dont_inherit=True)
     return code
+
+
+def _register_command(source: str) -> None:
+    """Python 3.13+ keeps ``-c`` source in linecache, so its tracebacks show the lines."""
+    if sys.version_info >= (3, 13):
+        import linecache
+
+        lines = [line + "\n" for line in source.splitlines()]
+        linecache.cache["<string>"] = (len(source), None, lines, "<string>")
 
 
 def _exec(code: CodeType, main: ModuleType) -> None:
