@@ -208,3 +208,24 @@ def test_manifest_in_the_environment_is_activated(
     handle = active()
     assert handle is not None
     assert handle.manifest.source == os.fspath(manifest)
+
+
+VSITE_ATTRS = """\
+import json, vsite
+spec = vsite.__spec__
+print(json.dumps({
+    "file": vsite.__file__, "path": list(vsite.__path__), "package": vsite.__package__,
+    "cached": vsite.__cached__, "loader": type(vsite.__loader__).__name__,
+    "spec": [spec.name, spec.origin, spec.has_location, spec.parent,
+             list(spec.submodule_search_locations)],
+}))
+"""
+
+
+def test_boot_loads_vsite_as_a_normal_import_would(manifest: Path, clean_python: str) -> None:
+    booted = run(
+        [*VSITE, "exec", str(manifest), "--", clean_python, "-c", VSITE_ATTRS], child_env()
+    )
+    normal = run([sys.executable, "-c", VSITE_ATTRS], child_env())
+    assert booted.returncode == 0, booted.stderr
+    assert json.loads(booted.stdout) == json.loads(normal.stdout)

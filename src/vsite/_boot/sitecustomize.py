@@ -22,22 +22,7 @@ def _boot() -> None:
     package = os.path.dirname(here)
     try:
         if "vsite" not in sys.modules:
-            from importlib.util import module_from_spec, spec_from_file_location
-
-            spec = spec_from_file_location(
-                "vsite",
-                os.path.join(package, "__init__.py"),
-                submodule_search_locations=[package],
-            )
-            if spec is None or spec.loader is None:
-                raise ImportError(f"no vsite package at {package}")
-            module = module_from_spec(spec)
-            sys.modules["vsite"] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules["vsite"]
-                raise
+            _load_vsite(package)
         from vsite._startup import activate_from_environment
     except Exception as exc:
         if not os.environ.get("VSITE_MANIFEST"):
@@ -56,6 +41,36 @@ def _boot() -> None:
             raise
         # None to chain to: the import system expects this module back in its place.
         sys.modules["sitecustomize"] = this
+
+
+def _load_vsite(package: str) -> None:
+    """Import the package at ``package`` as ``vsite``, as an import from its parent would.
+
+    What importlib.util.module_from_spec does, spelled out: importlib.util costs
+    contextlib, functools and collections at every interpreter start.
+    """
+    import os
+    import sys
+    from importlib.machinery import ModuleSpec, SourceFileLoader
+
+    init = os.path.join(package, "__init__.py")
+    loader = SourceFileLoader("vsite", init)
+    spec = ModuleSpec("vsite", loader, origin=init, is_package=True)
+    spec.submodule_search_locations = [package]
+    spec.has_location = True
+    module = type(sys)("vsite")
+    module.__spec__ = spec
+    module.__loader__ = loader
+    module.__package__ = "vsite"
+    module.__path__ = spec.submodule_search_locations
+    module.__file__ = init
+    module.__cached__ = spec.cached  # type: ignore[attr-defined]
+    sys.modules["vsite"] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules["vsite"]
+        raise
 
 
 _boot()
