@@ -238,6 +238,30 @@ print(json.dumps({{
     assert _run(code, tmp_path) == {"alpha": ["2.0", True], "entry": True, "plugins": ["alpha"]}
 
 
+def test_pkg_resources_imported_by_a_pth_file_sees_the_site(
+    tmp_path: Path, setuptools_root: Path
+) -> None:
+    # The import runs while the site's .pth files run; attaching again at the end of
+    # activation must not add anything twice.
+    importer = plugin_root(tmp_path, "importer")
+    (importer / "zz-imports-pkg-resources.pth").write_text(
+        "import warnings; warnings.simplefilter('ignore'); import pkg_resources\n"
+    )
+    probe = (
+        PRELUDE
+        + """
+ws = pkg_resources.working_set
+print(json.dumps({
+    "listing": listing(ws),
+    "keys": sorted(key for entry in ws.entries for key in ws.entry_keys.get(entry, ())),
+}))
+"""
+    )
+    flat = assert_equivalent([setuptools_root, importer], probe, tmp_path)
+    site = [name for name, _, location in flat["listing"] if location == "<site>"]
+    assert site == ["importer", "setuptools"]
+
+
 def test_pkg_resources_keeps_its_standard_loader(tmp_path: Path, setuptools_root: Path) -> None:
     probe = (
         PRELUDE

@@ -86,6 +86,8 @@ class _AttachingLoader:
         self.loader = loader
 
     def __getattr__(self, name: str) -> Any:
+        if name == "loader":  # not set yet: no recursion through the lookup below
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
@@ -207,7 +209,14 @@ def _add_site(pr: Any, working_set: Any, site_path: str) -> None:
         shown = first.get(dist.key)
         if shown is not None and shown < here:
             continue  # an earlier entry's distribution hides this one
-        working_set.add(dist, site_path, False, replace=dist.key in working_set.by_key)
+        hidden = working_set.by_key.get(dist.key)
+        working_set.add(dist, site_path, False, replace=hidden is not None)
+        if hidden is not None:
+            # The flat site's set never listed the distribution it hides.
+            for entry in (*entries[here + 1 :], hidden.location):
+                keys = working_set.entry_keys.get(entry)
+                if keys and dist.key in keys and entry not in (site_path, dist.location):
+                    keys.remove(dist.key)
 
 
 # -- namespace packages -------------------------------------------------------------------
