@@ -113,9 +113,8 @@ def _recompute_namespaces(names: set[str]) -> None:
     """
     for name in names:
         path = getattr(sys.modules.get(name), "__path__", None)
-        if path is not None and hasattr(
-            path, "_last_parent_path"
-        ):  # importlib's _NamespacePath, 3.9-3.13
+        # importlib's _NamespacePath (3.9-3.13) recomputes when this differs.
+        if path is not None and hasattr(path, "_last_parent_path"):
             path._last_parent_path = None
 
 
