@@ -53,7 +53,12 @@ def metadata() -> str:
     from importlib.metadata import distributions, entry_points, version
 
     names = {d.metadata["Name"] for d in distributions()}
-    scripts = sorted(ep.name for ep in entry_points(group="console_scripts"))
+    found = entry_points()
+    if hasattr(found, "select"):
+        found = found.select(group="console_scripts")
+    else:  # Python 3.9: a dict of groups
+        found = found.get("console_scripts", [])
+    scripts = sorted({ep.name for ep in found})
     return f"{len(names)} distributions, scipy {version('scipy')}, scripts: {' '.join(scripts)}"
 
 
