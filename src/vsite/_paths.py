@@ -17,7 +17,9 @@ __all__ = ["ENV_DIR", "candidate_bases", "ensure_private_dir", "state_dir"]
 
 ENV_DIR = "VSITE_DIR"
 
-_cached: str | None = None
+# (candidate bases, the one chosen): re-chosen when the environment names other bases
+# (VSITE_DIR set by a test or a parent after the first use).
+_cached: tuple[list[str], str] | None = None
 
 
 def candidate_bases() -> list[str]:
@@ -68,10 +70,11 @@ def ensure_private_dir(path: str) -> None:
 def state_dir(*parts: str) -> str:
     """A private directory under the first safe base (created on demand)."""
     global _cached
-    base = _cached
+    candidates = candidate_bases()
+    base = _cached[1] if _cached is not None and _cached[0] == candidates else None
     if base is None:
         refused: list[str] = []
-        for candidate in candidate_bases():
+        for candidate in candidates:
             try:
                 os.makedirs(os.path.dirname(candidate), exist_ok=True)
                 ensure_private_dir(candidate)
@@ -82,7 +85,9 @@ def state_dir(*parts: str) -> str:
             break
         if base is None:
             raise FarmError("no safe per-user directory for vsite: " + "; ".join(refused))
-        _cached = base
+        _cached = (candidates, base)
+    else:
+        ensure_private_dir(base)  # re-made if something cleaned the temp dir since
     path = base
     for part in parts:
         path = os.path.join(path, part)

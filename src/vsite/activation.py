@@ -274,13 +274,22 @@ def _mtime(path: str) -> int:
 
 
 def _site_path(manifest: Manifest) -> str:
-    """The virtual site's sys.path entry: a path no real directory is expected at."""
+    """The virtual site's sys.path entry: a path nothing is at.
+
+    importlib.metadata and pkg_resources read every sys.path entry from disk, so it
+    lies in vsite's private directory, where no other user can create it; never in a
+    shared base that was refused (another user's metadata would join the site's).
+    """
     import zlib
 
-    key = "\0".join(root.path for root in manifest.roots).encode("utf-8", "surrogateescape")
-    from vsite._paths import candidate_bases
+    from vsite._paths import state_dir
 
-    return os.path.join(candidate_bases()[0], f"site-{zlib.crc32(key):08x}")
+    key = "\0".join(root.path for root in manifest.roots).encode("utf-8", "surrogateescape")
+    try:
+        base = state_dir()
+    except OSError:  # no safe per-user directory: nothing can exist below a device file
+        base = os.devnull
+    return os.path.join(base, f"site-{zlib.crc32(key):08x}")
 
 
 def _site_position() -> int:

@@ -423,10 +423,9 @@ def _unusable(exc: ManifestError, manifest_path: str) -> dict[str, object]:
 
 
 def _one_line(exc: ManifestError) -> str:
-    text = str(exc).splitlines()[0]
-    if exc.problems:
-        text += ": " + "; ".join(str(problem) for problem in exc.problems)
-    return text
+    from vsite._startup import one_line
+
+    return one_line(exc)
 
 
 def _print_json(document: dict[str, object]) -> None:

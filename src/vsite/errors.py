@@ -21,6 +21,11 @@ __all__ = [
 ]
 
 
+#: How many problems an error's text lists (a manifest of 100,000 missing roots would
+#: otherwise print megabytes on one line).
+SHOWN_PROBLEMS = 20
+
+
 class Problem:
     """One thing wrong with a manifest: where it is and what it is."""
 
@@ -85,7 +90,10 @@ class VsiteError(Exception):
         if self.root is not None:
             head += f" (root {self.root})"
         if self.problems:
-            head += "".join(f"\n  {problem}" for problem in self.problems)
+            head += "".join(f"\n  {problem}" for problem in self.problems[:SHOWN_PROBLEMS])
+            hidden = len(self.problems) - SHOWN_PROBLEMS
+            if hidden > 0:  # all stay in .problems; the text stays readable
+                head += f"\n  ... and {hidden} more"
         return head
 
     def __reduce__(self) -> tuple[object, ...]:

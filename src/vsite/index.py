@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 
-from vsite.errors import Problem, RootError
-from vsite.native.detect import native_entries
-from vsite.scan import RootScan, scan_root
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vsite.manifest import Manifest, Root
+    from vsite.scan import RootScan
 
 __all__ = ["DroppedRoot", "SiteIndex", "build_index"]
 
@@ -74,6 +71,10 @@ class SiteIndex:
 
 def scan_roots(manifest: Manifest) -> list[RootScan]:
     """Scan every root of ``manifest``; RootError lists every unusable root at once."""
+    # Imported here: a warm start (persistent index) never scans.
+    from vsite.errors import Problem, RootError
+    from vsite.scan import scan_root
+
     scans: list[RootScan] = []
     problems: list[Problem] = []
     for root in manifest.roots:
@@ -101,6 +102,8 @@ def scan_roots(manifest: Manifest) -> list[RootScan]:
 
 def build_index(manifest: Manifest) -> SiteIndex:
     """Scan and merge ``manifest``'s roots; a root repeating a distribution is dropped."""
+    from vsite.native.detect import native_entries
+
     scans = scan_roots(manifest)
     owner: dict[str, str] = {}  # canonical dist name -> root path that provides it
     dists: dict[str, str] = {}

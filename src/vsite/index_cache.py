@@ -32,7 +32,7 @@ __all__ = [
     "store",
 ]
 
-_FORMAT = 3
+_FORMAT = 4  # 4: entries stored as used (no rebuild on load), identity as one bytes object
 SIDECAR_SUFFIX = ".vsite-index"
 
 
@@ -83,7 +83,8 @@ def store(index: SiteIndex, path: str) -> None:
     """Write ``index`` to ``path`` atomically; a failure to cache is never an error."""
     temp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(temp, "wb") as stream:
+        # An explicit mode: under umask 0 a plain open() would make it world-writable.
+        with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "wb") as stream:
             stream.write(encode(index))
         os.replace(temp, path)
     except OSError:
@@ -102,9 +103,9 @@ def encode(index: SiteIndex) -> bytes:
             manifest.content,
             tuple((r.path, r.pointer, r.name, r.version) for r in manifest.roots),
             index.roots,
-            {name: tuple(holders) for name, holders in index.entries.items()},
+            index.entries,
             index.mtimes,
-            _identity(manifest.roots, index.dists),
+            _identity_bytes(manifest.roots, index.dists),
             index.dists,
             tuple(index.pth),
             tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped),
@@ -140,14 +141,14 @@ def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIn
     if cached_content != content or cached_source != source:
         return None
     manifest_roots = [Root(*raw) for raw in raw_roots]
-    if verify and _identity(manifest_roots, dists) != identity:
+    if verify and _identity_bytes(manifest_roots, dists) != identity:
         return None
     manifest = Manifest(source, manifest_roots, content)
     by_pointer = {root.pointer: root for root in manifest_roots}
     index = SiteIndex(
         manifest,
         roots,
-        {name: [tuple(h) for h in holders] for name, holders in entries.items()},
+        entries,
         mtimes,
         dists,
         list(pth),
@@ -156,6 +157,14 @@ def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIn
     )
     index.plans = plans
     return index
+
+
+def _identity_bytes(roots: Sequence[Root], dists: dict[str, str]) -> bytes:
+    """The identity as one bytes object: decoding one object beats decoding 2N tuples.
+
+    marshal version 2 writes no back-references, so equal identities give equal bytes.
+    """
+    return marshal.dumps(_identity(roots, dists), 2)
 
 
 def _identity(roots: Sequence[Root], dists: dict[str, str]) -> tuple[tuple[int, int], ...]:

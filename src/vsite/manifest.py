@@ -95,7 +95,7 @@ class Manifest:
             ) from None
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
             raise ManifestError(f"manifest is not valid JSON: {exc}", manifest=source) from None
         return cls.from_data(data, source, content)
 
@@ -168,6 +168,10 @@ def read_manifest_bytes(source: str) -> bytes:
         raise ManifestError(
             f"cannot read manifest: {exc.strerror or exc}", manifest=source
         ) from None
+    except ValueError:  # a NUL byte, or a lone surrogate no file name can hold
+        raise ManifestError(
+            "cannot read manifest: the path cannot name a file", manifest=ascii(source)
+        ) from None
 
 
 def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem]) -> Root | None:
@@ -198,13 +202,19 @@ def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem])
     if not raw_path or "\0" in raw_path:
         problems.append(Problem("root path is empty or contains NUL", pointer))
         return None
+    try:
+        os.fsencode(raw_path)  # a lone surrogate ("\ud800" in JSON) names no file
+    except UnicodeEncodeError:
+        problems.append(Problem("root path cannot be encoded as a file name", pointer))
+        return None
     path = os.path.normpath(os.path.join(base, os.path.expanduser(raw_path)))
     return Root(path, pointer, name, version)
 
 
 def _nested_roots(roots: list[Root], problems: list[Problem]) -> None:
     """A root inside another root would expose the inner files twice, at two depths."""
-    ordered = sorted(roots, key=lambda root: root.path)
+    # By components, so a root's descendants follow it directly ("a" < "a/c" < "a-b").
+    ordered = sorted(roots, key=lambda root: root.path.split(os.sep))
     outer: Root | None = None
     for root in ordered:
         if outer is not None and root.path.startswith(os.path.join(outer.path, "")):

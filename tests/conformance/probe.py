@@ -20,9 +20,24 @@ import json
 import os
 import sys
 
-# Packages whose import has effects beyond the probe's process, or that never
-# return: their subpackages are not walked (their top-level import still runs).
-SKIP_WALK = {}
+# pkgutil.walk_packages imports every PACKAGE it lists (that is how it finds their
+# subpackages); none of this corpus's packages has an effect beyond the probe's own
+# process when imported, so nothing is skipped there. Plain MODULES are then imported
+# one by one, except these (name pattern -> why):
+SKIP_WALK: dict[str, str] = {}
+SKIP_IMPORT = {
+    "*.__main__": "runs the package's command line (it parses sys.argv, may exit or block)",
+    "*.tests.*, *.testing.*, *.conftest, *.test_*, *_test": (
+        "the distributions' own test suites: they need test-only dependencies, data "
+        "files wheels leave out, and some check their environment at import"
+    ),
+    "_distutils_hack.override": "replaces sys.modules['distutils'] for the rest of the run",
+    "setuptools._distutils.*, setuptools._vendor.*, pkg_resources._vendor.*": (
+        "vendored copies, imported under their own names by setuptools/pkg_resources"
+    ),
+    "matplotlib.backends.*": "GUI backends probe for Qt/Tk/Gtk/wx and a display",
+}
+MAX_IMPORT = 3000  # plain modules imported per distribution
 MAX_WALK = 4000  # modules listed per distribution
 MAX_RESOURCES = 400  # packages whose resources are listed per distribution
 # Written by the installer, not part of the distribution: pip and vsite differ.
@@ -90,11 +105,11 @@ def probe_global(site_paths, baseline):
     eps = sorted((ep.group, ep.name, ep.value) for ep in groups)
     packages = {k: sorted(v) for k, v in md.packages_distributions().items()}
     startup = {
-            "sys_path": [p for p in sys.path if p not in site_paths],
-            "site_entry_count": sum(1 for p in sys.path if p in site_paths),
-            "modules_loaded": loaded,
-            "meta_path": [_hook_name(f) for f in sys.meta_path if not _ours(f)],
-            "path_hooks": [_hook_name(h) for h in sys.path_hooks if not _ours(h)],
+        "sys_path": [p for p in sys.path if p not in site_paths],
+        "site_entry_count": sum(1 for p in sys.path if p in site_paths),
+        "modules_loaded": loaded,
+        "meta_path": [_hook_name(f) for f in sys.meta_path if not _ours(f)],
+        "path_hooks": [_hook_name(h) for h in sys.path_hooks if not _ours(h)],
     }
     return {
         "startup": startup,
@@ -111,9 +126,7 @@ def probe_pkg_resources():
         import pkg_resources
     except BaseException as exc:
         return {"error": _error(exc)}
-    working_set = sorted(
-        (d.project_name, d.version, d.location) for d in pkg_resources.working_set
-    )
+    working_set = sorted((d.project_name, d.version, d.location) for d in pkg_resources.working_set)
     lookups = {}
     for project_name, _, _ in working_set:
         try:
@@ -181,6 +194,14 @@ def _module_info(module):
 
 def _skipped(name):
     return any(name == s or name.startswith(s + ".") for s in SKIP_WALK)
+
+
+def _import_skipped(name):
+    import fnmatch
+
+    patterns = [p.strip() for key in SKIP_IMPORT for p in key.split(",")]
+    probe = name + "."  # "pkg.tests" matches "*.tests.*" too
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(probe, p) for p in patterns)
 
 
 def probe_dist(name):
@@ -252,6 +273,20 @@ def probe_dist(name):
         specs[module_name] = [spec.origin, _loader_kind(spec.loader), spec.parent]
     out["walk"] = {"modules": walked, "errors": errors, "truncated": truncated}
     out["specs"] = specs
+
+    module_imports = {}
+    for module_name, ispkg in walked:
+        if ispkg or module_name in sys.modules or _import_skipped(module_name):
+            continue
+        if len(module_imports) >= MAX_IMPORT:
+            break
+        try:
+            importlib.import_module(module_name)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt from a module too
+            module_imports[module_name] = _error(exc)
+        else:
+            module_imports[module_name] = None
+    out["module_imports"] = module_imports
 
     packages = [top for top in tops if getattr(sys.modules.get(top), "__path__", None)]
     packages += [n for n, ispkg in walked if ispkg and n in sys.modules]

@@ -351,7 +351,12 @@ def dist_names(prepared: Prepared) -> list[str]:
 
 
 def run(
-    cache: Path, *, jobs: int = 2, only: list[str] | None = None, out: Any = sys.stdout
+    cache: Path,
+    *,
+    jobs: int = 2,
+    only: list[str] | None = None,
+    out: Any = sys.stdout,
+    vsite_src: Path = REPO / "src",
 ) -> dict[str, Any]:
     """Prepare, probe every distribution under both layouts, compare; the report."""
     started = time.monotonic()
@@ -365,7 +370,7 @@ def run(
             {
                 "flat": str(prepared.flat),
                 "manifest": str(prepared.manifest),
-                "vsite_src": str(REPO / "src"),
+                "vsite_src": str(vsite_src),
                 "roots": roots,
             }
         )
@@ -400,7 +405,8 @@ def run(
             _count(counts, flat)
             state = "different" if unexplained else ("precedence" if found else "identical")
             out.write(f"  {target}: {state}\n")
-            for key, flat_value, vsite_value in unexplained[:20]:
+            shown = [d for d in unexplained if d[0] == "/crash"] if crashed else unexplained
+            for key, flat_value, vsite_value in shown[:20]:
                 out.write(f"    {key}\n      flat:  {_short(flat_value)}\n")
                 out.write(f"      vsite: {_short(vsite_value)}\n")
             out.flush()
@@ -452,9 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="probes run at once")
     parser.add_argument("--only", nargs="+", metavar="DIST", help="probe these only")
     parser.add_argument("--report", metavar="FILE", help="write the full report as JSON")
+    parser.add_argument(
+        "--vsite-src",
+        type=Path,
+        default=REPO / "src",
+        metavar="DIR",
+        help="the directory holding the vsite package the probes use (default: this "
+        "checkout's src; e.g. a `git archive` of a commit, to test that commit alone)",
+    )
     options = parser.parse_args(argv)
     try:
-        report = run(cache_dir(), jobs=options.jobs, only=options.only)
+        report = run(cache_dir(), jobs=options.jobs, only=options.only, vsite_src=options.vsite_src)
     except SetupError as exc:
         sys.stderr.write(f"conformance: cannot prepare the corpus: {exc}\n")
         return 2

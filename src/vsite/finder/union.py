@@ -130,11 +130,21 @@ class UnionDir:
         if not dirs:
             return None
         if portion is None:
-            locations = [os.path.join(self.portions[n], tail) for n in dirs]
+            numbers = dirs
         elif portion in dirs:
-            locations = [os.path.join(self.portions[portion], tail)]
+            numbers = [portion]
         else:
             return None
+        # A namespace portion costs one stat, as FileFinder's isdir check does; a listed
+        # directory gone from its root must not import as an empty namespace package.
+        locations = [
+            os.path.join(self.portions[n], tail)
+            for n in numbers
+            if os.path.isdir(os.path.join(self.portions[n], tail))
+        ]
+        if not locations:
+            first = numbers[0]
+            raise _gone(fullname, os.path.join(self.portions[first], tail), self.portions[first])
         self._child(tail, dirs)
         spec = ModuleSpec(fullname, None, is_package=True)
         spec.submodule_search_locations = locations

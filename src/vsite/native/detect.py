@@ -23,7 +23,7 @@ def record_paths(dist_info: str) -> list[str] | None:
     """Relative paths listed by ``dist_info``/RECORD, or None when there is none."""
     try:
         with open(os.path.join(dist_info, "RECORD"), encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
+            lines = f.read().split("\n")  # not splitlines(): "\x85", "\x0c" are name characters
     except OSError:
         return None
     paths = []

@@ -8,7 +8,9 @@ directory link. Directories present in several roots (``nvidia/cu13/lib`` filled
 eleven wheels) are merged file by file, first root winning.
 
 A farm is content-addressed by its plan: the same staged set maps to the same farm,
-built in a temporary sibling and renamed into place, so processes share it safely.
+built in a temporary sibling and renamed into place, so processes share it safely;
+each holds it for its lifetime (:mod:`vsite.native.lock`), so ``vsite gc``
+(:mod:`vsite.native.gc`) removes only farms nobody uses.
 """
 
 from __future__ import annotations
@@ -18,17 +20,27 @@ import sys
 
 from vsite.errors import FarmError
 from vsite.native.detect import is_shared_object
+from vsite.native.lock import LOCK, acquire, open_shared, release, take_over
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["LINK_MODES", "Farm", "FarmPlan", "ensure_farm", "plan_farm", "resolve_link_mode"]
+__all__ = [
+    "LINK_MODES",
+    "LOCK",
+    "MARKER",
+    "Farm",
+    "FarmPlan",
+    "ensure_farm",
+    "plan_farm",
+    "resolve_link_mode",
+]
 
 LINK_MODES = ("symlink", "hardlink", "copy")
 ENV_LINK = "VSITE_LINK_MODE"
 MARKER = ".vsite-farm"
-_FORMAT = "1"
+_FORMAT = "2"  # 2: farms carry a lock file (in-use signal for collect_garbage)
 
 
 class FarmPlan:
@@ -118,12 +130,18 @@ def plan_farm(roots: Sequence[str], staged: Iterable[str], mode: str) -> FarmPla
             plan.file_links.append((name, first))
             continue
         plan.dirs.append(name)
-        _plan_dir(name, [path for path, is_dir in holders if is_dir], plan)
+        sources = [path for path, is_dir in holders if is_dir]
+        _plan_dir(name, sources, plan, _identities(sources))
     return plan
 
 
-def _plan_dir(rel: str, sources: list[str], plan: FarmPlan) -> bool:
-    """Plan ``rel`` merged from ``sources``; True when it holds a shared object."""
+def _plan_dir(
+    rel: str, sources: list[str], plan: FarmPlan, chain: frozenset[tuple[int, int]]
+) -> bool:
+    """Plan ``rel`` merged from ``sources``; True when it holds a shared object.
+
+    ``chain``: (device, inode) of ``sources`` and of the directories planned above them.
+    """
     children: dict[str, list[tuple[str, bool]]] = {}
     for source in sources:
         try:
@@ -146,11 +164,17 @@ def _plan_dir(rel: str, sources: list[str], plan: FarmPlan) -> bool:
             holds_shared = holds_shared or is_shared_object(name)
             continue
         dirs = [path for path, d in holders if d]
+        identities = _identities(dirs)
+        if identities & chain:
+            # A directory symlink back up the tree (``up -> ..``): one link, not a descent
+            # that ends only at ELOOP, and never with two such links (2**40 paths).
+            plan.dir_links.append((child_rel, dirs[0]))
+            continue
         # Plan the subtree as real directories, then fold it back into one link when it
         # turns out to hold no shared object and to come from a single root.
         marks = (len(plan.dirs), len(plan.file_links), len(plan.dir_links))
         plan.dirs.append(child_rel)
-        sub_shared = _plan_dir(child_rel, dirs, plan)
+        sub_shared = _plan_dir(child_rel, dirs, plan, chain | identities)
         if not sub_shared and len(dirs) == 1 and plan.mode != "copy":
             del plan.dirs[marks[0] :]
             del plan.file_links[marks[1] :]
@@ -160,43 +184,79 @@ def _plan_dir(rel: str, sources: list[str], plan: FarmPlan) -> bool:
     return holds_shared
 
 
-def ensure_farm(plan: FarmPlan, base: str) -> Farm:
-    """The farm for ``plan`` under ``base``: reused when intact, else built atomically."""
+def _identities(paths: list[str]) -> frozenset[tuple[int, int]]:
+    found = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
+
+
+def ensure_farm(plan: FarmPlan, base: str, *, hold: bool = True) -> Farm:
+    """The farm for ``plan`` under ``base``: reused when intact, else built atomically.
+
+    With ``hold`` (the default) the process keeps a shared lock on the farm for its
+    lifetime (:mod:`vsite.native.lock`), taken BEFORE the farm is verified, so a
+    concurrent ``vsite gc`` never removes a farm between check and use.
+    """
     key = plan.key()
     path = os.path.join(base, key)
-    if _intact(path, plan, key):
-        return Farm(path, plan, created=False)
-    stale = os.path.lexists(path)
-    temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{id(plan):x}")
-    try:
-        _build(temp, plan, key)
-        if stale:
-            _retire(path, base)
-        try:
-            os.rename(temp, path)
-        except OSError:
-            # Another process won the race; use its farm if it is good.
-            _remove(temp)
-            if not _intact(path, plan, key):
-                raise
+    for _attempt in range(5):
+        held = hold and acquire(path) is not None
+        if (held or not hold) and _intact(path, plan, key):
             return Farm(path, plan, created=False)
-    except OSError as exc:
-        _remove(temp)
-        raise FarmError(f"cannot build farm {path}: {exc}") from None
-    return Farm(path, plan, created=True)
+        if held:  # stale: let go of it, so it can be removed at once
+            release(path)
+        stale = os.path.lexists(path)
+        temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{id(plan):x}")
+        lock = -1
+        try:
+            lock = _build(temp, plan, key)
+            if stale:
+                _retire(path, base)
+            try:
+                os.rename(temp, path)
+            except OSError:
+                # Another process won the race (or holds the stale farm): use theirs.
+                os.close(lock)
+                _remove(temp)
+                continue
+        except OSError as exc:
+            if lock >= 0:
+                os.close(lock)
+            _remove(temp)
+            raise FarmError(f"cannot build farm {path}: {exc}") from None
+        if hold:
+            take_over(path, lock)
+        else:
+            os.close(lock)
+        return Farm(path, plan, created=True)
+    raise FarmError(f"cannot settle farm {path}: it keeps changing under concurrent builds")
 
 
-def _build(temp: str, plan: FarmPlan, key: str) -> None:
+def _build(temp: str, plan: FarmPlan, key: str) -> int:
+    """Build the farm in ``temp``; return a descriptor holding its lock file shared."""
     os.mkdir(temp, 0o700)
-    for rel in plan.dirs:
-        os.mkdir(os.path.join(temp, rel), 0o755)
-    link = _linker(plan.mode)
-    for rel, target in plan.file_links:
-        link(target, os.path.join(temp, rel))
-    for rel, target in plan.dir_links:
-        os.symlink(target, os.path.join(temp, rel), target_is_directory=True)
-    with open(os.path.join(temp, MARKER), "w", encoding="utf-8") as stream:
-        stream.write(key + "\n")
+    fd = open_shared(temp)
+    try:
+        for rel in plan.dirs:
+            os.mkdir(os.path.join(temp, rel), 0o755)
+        link = _linker(plan.mode)
+        for rel, target in plan.file_links:
+            link(target, os.path.join(temp, rel))
+        for rel, target in plan.dir_links:
+            os.symlink(target, os.path.join(temp, rel), target_is_directory=True)
+        # An explicit mode: under umask 0 a plain open() would make it world-writable.
+        marker = os.open(os.path.join(temp, MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with open(marker, "w", encoding="utf-8") as stream:
+            stream.write(key + "\n")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _linker(mode: str):  # type: ignore[no-untyped-def]
@@ -217,27 +277,40 @@ def _linker(mode: str):  # type: ignore[no-untyped-def]
 
 
 def _intact(path: str, plan: FarmPlan, key: str) -> bool:
-    """A farm is trusted only if its marker matches and every link still resolves."""
+    """A farm is trusted only if its marker matches and every link still resolves to
+    its target (for hard links and copies: a file of the target's size and mtime)."""
     try:
         with open(os.path.join(path, MARKER), encoding="utf-8") as stream:
             if stream.read().strip() != key:
                 return False
     except OSError:
         return False
-    for rel, _ in plan.file_links:
-        if not os.path.exists(os.path.join(path, rel)):
-            return False
+    try:
+        if plan.mode == "symlink":
+            for rel, _target in plan.file_links:
+                if not os.path.exists(os.path.join(path, rel)):
+                    return False
+        else:
+            for rel, target in plan.file_links:
+                mine, theirs = os.stat(os.path.join(path, rel)), os.stat(target)
+                if (mine.st_size, mine.st_mtime_ns) != (theirs.st_size, theirs.st_mtime_ns):
+                    return False
+    except OSError:
+        return False
     return all(os.path.isdir(os.path.join(path, rel)) for rel, _ in plan.dir_links)
 
 
 def _retire(path: str, base: str) -> None:
-    """Move a stale farm aside (atomic), then delete it."""
+    """Move a stale farm aside (atomic); delete it unless a process still holds it
+    (then ``vsite gc`` removes it once that process is gone)."""
     aside = os.path.join(base, f".stale-{os.path.basename(path)}-{os.getpid()}")
     try:
         os.rename(path, aside)
     except OSError:
         return
-    _remove(aside)
+    from vsite.native.gc import collect
+
+    collect(aside)
 
 
 def _remove(path: str) -> None:

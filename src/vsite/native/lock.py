@@ -1,0 +1,107 @@
+"""The in-use signal of a farm: a shared ``flock`` on its lock file, held for life.
+
+Every process that uses a farm holds a shared lock on ``FARM/.vsite-lock`` until it
+exits (a forked child shares it). Garbage collection takes the exclusive lock without
+waiting, so it can only succeed on a farm no live process holds; while it holds that
+lock it renames the farm aside. A process that opened the lock file just before must
+therefore check, once its shared lock is granted, that the file is still the one at
+the farm's path.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["LOCK", "acquire", "hold", "lock_exclusive", "open_shared", "release", "take_over"]
+
+LOCK = ".vsite-lock"
+
+_held: dict[str, int] = {}  # farm path -> descriptor holding its shared lock
+
+
+def hold(path: str) -> bool:
+    """Mark the farm at ``path`` in use by this process until it exits.
+
+    Holding again is a no-op (one descriptor per farm per process); the lock file's
+    mtime records the last use, for ``collect_garbage(older_than=...)``. False when
+    ``path`` is not (or no longer) a farm.
+    """
+    return acquire(path) is not None
+
+
+def acquire(path: str) -> int | None:
+    """The descriptor holding ``path``'s shared lock (taken if needed), or None."""
+    lock = os.path.join(path, LOCK)
+    fd = _held.get(path)
+    if fd is not None:
+        if _same_file(fd, lock):
+            return fd
+        release(path)  # the farm was rebuilt or removed since
+    for _attempt in range(5):
+        try:
+            fd = os.open(lock, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        _flock(fd, shared=True, wait=True)
+        # Moved aside by gc while we waited? Look again: another process may have
+        # rebuilt the farm at ``path`` meanwhile.
+        if _same_file(fd, lock):
+            take_over(path, fd)
+            return fd
+        os.close(fd)
+    return None
+
+
+def take_over(path: str, fd: int) -> None:
+    """Record ``fd`` (holding a shared lock on ``path``'s lock file) as this process's."""
+    previous = _held.get(path)
+    if previous is not None and previous != fd:
+        os.close(previous)  # it held a farm since replaced at this path
+    _held[path] = fd
+    try:
+        os.utime(os.path.join(path, LOCK))
+    except OSError:
+        pass
+
+
+def release(path: str) -> None:
+    """Stop holding ``path`` (no-op when this process does not hold it)."""
+    fd = _held.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def open_shared(path: str) -> int:
+    """Create the lock file in a farm being built and hold it; return the descriptor."""
+    fd = os.open(
+        os.path.join(path, LOCK),
+        os.O_RDONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+        0o600,
+    )
+    _flock(fd, shared=True, wait=True)
+    return fd
+
+
+def lock_exclusive(fd: int) -> bool:
+    """Take ``fd``'s exclusive lock without waiting; False when any process holds it."""
+    return _flock(fd, shared=False, wait=False)
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
+
+
+def _flock(fd: int, *, shared: bool, wait: bool) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no flock, so nothing is ever collected
+        return False
+    operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    try:
+        fcntl.flock(fd, operation if wait else operation | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

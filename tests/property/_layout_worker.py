@@ -1,0 +1,231 @@
+"""One layout's probe server for the property tests (run as a script, never imported).
+
+``python _layout_worker.py LAYOUT`` reads one JSON request per line on stdin, and for
+each: installs the case's roots under LAYOUT (``flat``: the flat directory where
+site-packages sits; ``vsite``: ``vsite.activate``; ``naive``: the roots there), imports
+every module name of the case and records the fingerprint, takes the layout out again
+and writes one JSON answer line. One interpreter serves every example of a test run, so
+an example costs its imports, not an interpreter start; each case has fresh directories
+and its modules are purged afterwards, so no state carries from one case to the next.
+"""
+
+import importlib
+import json
+import os
+import re
+import site
+import sys
+import traceback
+
+del sys.path[0]  # this script's directory
+LAYOUT = sys.argv[1]
+# stdout carries the protocol; anything a module prints goes to stderr instead.
+_protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+os.dup2(2, 1)
+
+_MARK_TAG = b"\0VSITE-MARK:"
+_STANDARD_LOADER_MODULES = ("_frozen_importlib", "_frozen_importlib_external")
+
+
+def main():
+    # Import what the probe uses before the first snapshot of sys.meta_path: the
+    # importlib_metadata backport adds its finder there on import (and removes the
+    # stdlib PathFinder's find_distributions), which must outlive every case.
+    import pkgutil  # noqa: F401
+    from importlib import metadata, resources  # noqa: F401
+
+    for optional in ("importlib_metadata", "importlib_resources"):
+        try:
+            importlib.import_module(optional)
+        except ImportError:
+            pass
+    if LAYOUT == "vsite":
+        import vsite  # noqa: F401
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            answer = {"ok": run_case(request)}
+        except BaseException:
+            answer = {"error": traceback.format_exc()}
+        _protocol.write(json.dumps(answer) + "\n")
+        _protocol.flush()
+
+
+def run_case(request):
+    tops = set(request["top"])
+    before = (list(sys.path), list(sys.meta_path), list(sys.path_hooks))
+    position = _site_position()
+    site_paths = []
+    handle = None
+    if LAYOUT == "vsite":
+        import vsite
+
+        handle = vsite.activate(request["manifest"])
+        site_paths.append(handle.site_path)
+        entries = site_paths
+    elif LAYOUT == "flat":
+        sys.path.insert(position, request["flat"])
+        site.addsitedir(request["flat"])  # already on sys.path: runs the .pth files only
+        entries = [request["flat"]]
+    else:
+        sys.path[position:position] = request["roots"]
+        entries = request["roots"]
+    try:
+        result = probe(request, entries)
+    finally:
+        if handle is not None:
+            handle.deactivate(purge=True)
+    owned = [request["base"], *site_paths]
+    result["site_paths"] = site_paths
+    # What a purging deactivate() left behind (vsite only: the others are undone here).
+    result["residue"] = {
+        "modules": sorted(n for n in sys.modules if n.partition(".")[0] in tops),
+        "path": sys.path != before[0],
+        "meta_path": sys.meta_path != before[1],
+        "path_hooks": sys.path_hooks != before[2],
+        "path_importer_cache": sorted(
+            k for k in sys.path_importer_cache if isinstance(k, str) and _under(k, owned)
+        ),
+    }
+    sys.path[:], sys.meta_path[:], sys.path_hooks[:] = before
+    for key in [k for k in sys.path_importer_cache if isinstance(k, str) and _under(k, owned)]:
+        del sys.path_importer_cache[key]
+    for name in result["residue"]["modules"]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    return result
+
+
+def probe(request, entries):
+    import pkgutil
+
+    modules = {}
+    for name in request["names"]:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            modules[name] = {"error": type(exc).__name__, "message": str(exc)}
+        else:
+            modules[name] = describe(module)
+    return {
+        "modules": modules,
+        # Only the site's own entries: the stdlib's would cost ~0.1 s a case.
+        "iter_modules": [[m.name, m.ispkg] for m in pkgutil.iter_modules(entries)],
+        "metadata": metadata(importlib.import_module("importlib.metadata"), request),
+        "backport": _backport(request),
+    }
+
+
+def describe(module):
+    spec = module.__spec__
+    found = {
+        "loader": _loader_kind(spec.loader),
+        "file": getattr(module, "__file__", None),
+        "cached": getattr(module, "__cached__", None),
+        "mark": getattr(module, "MARK", None) or _trailing_mark(spec.origin),
+    }
+    if hasattr(module, "__path__"):
+        import pkgutil
+
+        found["path"] = list(module.__path__)
+        found["iter_modules"] = [[m.name, m.ispkg] for m in pkgutil.iter_modules(module.__path__)]
+        found["resources"] = resources(module.__name__)
+    return found
+
+
+def resources(name):
+    """One level of files(name): (name, is_dir) pairs, per API this interpreter has."""
+    found = {}
+    apis = ["importlib_resources"]
+    # 3.9's stdlib files() ignores resource readers (a known, documented difference).
+    if sys.version_info >= (3, 10):
+        apis.append("importlib.resources")
+    for api in apis:
+        try:
+            files = importlib.import_module(api).files(name)
+            found[api] = sorted({(c.name, c.is_dir()) for c in files.iterdir()})
+        except ImportError as exc:
+            if exc.name == api:
+                continue
+            found[api] = type(exc).__name__
+        except Exception as exc:
+            found[api] = type(exc).__name__
+    return found
+
+
+def metadata(api, request):
+    """The case's distributions as one metadata API sees them; ``entry_points()`` by
+    group is derived from them (reading every installed distribution's entry points
+    per case would cost more than the rest of the probe)."""
+    base = os.path.join(request["base"], "")
+    dists = []
+    groups = {group: [] for group in request["groups"]}
+    for dist in api.distributions():
+        if not str(dist.locate_file("")).startswith(base):
+            continue  # the interpreter's own site-packages: the same for every layout
+        entry_points = sorted([ep.group, ep.name, ep.value] for ep in dist.entry_points)
+        files = sorted(str(f) for f in dist.files or ())
+        dists.append([dist.metadata["Name"], dist.version, entry_points, files])
+        for group, name, value in entry_points:
+            groups.setdefault(group, []).append([name, value])
+    versions = {}
+    for spelling in request["spellings"]:
+        try:
+            versions[spelling] = api.version(spelling)
+        except api.PackageNotFoundError:
+            versions[spelling] = None
+    return {
+        "distributions": sorted(dists),
+        "versions": versions,
+        "entry_points": {group: sorted(found) for group, found in groups.items()},
+    }
+
+
+def _backport(request):
+    try:
+        import importlib_metadata
+    except ImportError:
+        return None
+    return metadata(importlib_metadata, request)
+
+
+def _loader_kind(loader):
+    """The standard loader class a loader is (or extends): vsite's must be one."""
+    for cls in type(loader).__mro__:
+        if cls.__module__ in _STANDARD_LOADER_MODULES:
+            return cls.__name__
+    return f"{type(loader).__module__}.{type(loader).__qualname__}"
+
+
+def _trailing_mark(origin):
+    if origin is None:
+        return None
+    with open(origin, "rb") as stream:
+        data = stream.read()
+    _, tag, mark = data.rpartition(_MARK_TAG)
+    return mark.rstrip(b"\0").decode() if tag else None
+
+
+def _canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _under(path, prefixes):
+    return any(path == p or path.startswith(os.path.join(p, "")) for p in prefixes)
+
+
+def _site_position():
+    """Where site puts site-packages: tests/differential.py's runner does the same."""
+    candidates = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        candidates.append(site.getusersitepackages())
+    wanted = {os.path.normcase(os.path.abspath(c)) for c in candidates}
+    for position, entry in enumerate(sys.path):
+        if isinstance(entry, str) and os.path.normcase(os.path.abspath(entry)) in wanted:
+            return position
+    return len(sys.path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Helpers shared by the reliability tests: CLI runs, import-system snapshots, listings."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+VSITE = [sys.executable, "-m", "vsite"]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment without PYTHONPATH or an active manifest, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VSITE_MANIFEST")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env=child_env() if env is None else env,
+        cwd=cwd,
+        check=False,
+        timeout=120,  # a guard against hangs, not a timing assertion
+    )
+
+
+def cli_commands(manifest: Path | str) -> dict[str, list[str]]:
+    """The three ways a user hands vsite a manifest on the command line."""
+    path = os.fspath(manifest)
+    return {
+        "run": [*VSITE, "run", path, "-c", "pass"],
+        "exec": [*VSITE, "exec", path, "--", sys.executable, "-c", "pass"],
+        "check": [*VSITE, "check", path],
+    }
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """The CLI failed with ``code``, one ``vsite: error:`` line on stderr, no traceback."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == code, result.stderr[-2000:]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("vsite: error: "), lines[0][:2000]
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def warm_imports() -> None:
+    """Import what a failing activation imports lazily (vsite's own modules, json...),
+    so that a snapshot taken afterwards sees only what activation itself changed."""
+    import json  # noqa: F401
+
+    import vsite._paths
+    import vsite.activation
+    import vsite.index
+    import vsite.index_cache
+    import vsite.native.detect
+    import vsite.native.farm
+    import vsite.pth
+    import vsite.scan  # noqa: F401
+
+    importlib.util.find_spec("vsite_reliability_no_such_module")
+
+
+def listing(*roots: Path) -> dict[str, tuple[str, int, int, int]]:
+    """Every path under ``roots`` (roots included): kind, size, mtime_ns and mode."""
+    found: dict[str, tuple[str, int, int, int]] = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in [".", *dirnames, *filenames]:
+                path = os.path.normpath(os.path.join(dirpath, name))
+                st = os.lstat(path)
+                kind = "l" if os.path.islink(path) else "d" if os.path.isdir(path) else "f"
+                found[path] = (kind, st.st_size, st.st_mtime_ns, st.st_mode)
+    return found
+
+
+NOBODY = 65534
+
+
+def as_other_user(func: Callable[[], object]) -> object:
+    """Run ``func`` in a forked child that dropped to uid/gid 65534 (nobody); return its
+    result, or re-raise its exception here. Skip unless running as root on POSIX (only
+    root can drop to another user, and root itself is never denied by permissions)."""
+    if not hasattr(os, "fork") or os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user (permissions never deny root)")
+    import pickle
+    import traceback
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            try:
+                outcome: tuple[str, object] = ("ok", func())
+            except BaseException as exc:
+                outcome = ("raised", (exc, traceback.format_exc()))
+            with os.fdopen(write, "wb") as stream:
+                pickle.dump(outcome, stream)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as stream:
+        data = stream.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), status
+    assert os.WEXITSTATUS(status) == 0, status
+    assert data, "the child reported nothing"
+    kind, value = pickle.loads(data)
+    if kind == "raised":
+        exc, text = value
+        raise AssertionError(f"in the child running as nobody:\n{text}") from exc
+    return value
