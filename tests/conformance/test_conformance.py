@@ -1,8 +1,8 @@
 """The conformance harness: real distributions behave under vsite as in one flat dir.
 
 The corpus run takes minutes (downloads and installs are cached under
-~/.cache/vsite-tests/conformance) and is opt-in: ``VSITE_CONFORMANCE=1 pytest
-tests/conformance``. The harness's comparison logic is checked on every run.
+~/.cache/vsite-tests/conformance) and is opt-in for a bare pytest run:
+``VSITE_CONFORMANCE=1 pytest tests/conformance``; ``scripts/test`` (and so CI) sets it. The harness's comparison logic is checked on every run.
 """
 
 from __future__ import annotations
