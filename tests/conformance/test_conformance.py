@@ -2,7 +2,8 @@
 
 The corpus run takes minutes (downloads and installs are cached under
 ~/.cache/vsite-tests/conformance) and is opt-in for a bare pytest run:
-``VSITE_CONFORMANCE=1 pytest tests/conformance``; ``scripts/test`` (and so CI) sets it. The harness's comparison logic is checked on every run.
+``VSITE_CONFORMANCE=1 pytest tests/conformance``; ``scripts/test`` (and so CI) sets it.
+The harness's comparison logic is checked on every run.
 """
 
 from __future__ import annotations
