@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import envsetup  # noqa: E402
 import workloads  # noqa: E402
 from trees import (  # noqa: E402
     DEFAULT_DIR,
@@ -61,7 +62,9 @@ HEADLINE = [
     "api/naive",
     "RSS boot-flat MiB",
 ]
-SECTIONS = ("layouts", "cold", "exec", "findspec", "index")
+SECTIONS = ("layouts", "cold", "exec", "findspec", "index", "envsetup")
+#: envsetup installs GBs (torch) and takes minutes: only when asked for
+DEFAULT_SECTIONS = [s for s in SECTIONS if s != "envsetup"]
 
 
 # -- statistics --------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class Bench:
         self.misses: list[str] = []
         self.reader_summary = ""
         self.layout_results: dict[tuple[int, str], dict[str, list[Sample]]] = {}
+        self.envsetup_rows: list[list[str]] = []
 
     def log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -140,6 +144,8 @@ class Bench:
     def build_trees(self) -> None:
         started = time.perf_counter()
         self.empty = base_venv(self.base, self.python)
+        if not self.needs_trees:
+            return  # envsetup builds its own wheels
         wanted = set(self.sizes)
         if "index" in self.args.sections:
             wanted.add(self.reader_size)
@@ -151,11 +157,17 @@ class Bench:
         self.log(f"trees ready in {time.perf_counter() - started:.1f} s")
 
     @property
+    def needs_trees(self) -> bool:
+        return any(section != "envsetup" for section in self.args.sections)
+
+    @property
     def reader_size(self) -> int:
         return 3000 if not self.args.quick else max(self.sizes)
 
     def warm(self) -> None:
         """One run of each child: bytecode caches written, indexes persisted, checks ok."""
+        if not self.needs_trees:
+            return
         started = time.perf_counter()
         for n in self.sizes:
             tree = self.trees[n]
@@ -656,6 +668,120 @@ _check = '%r,%r' % (_best(_hits), _best(_misses))
             "",
         ]
 
+    # new environment from local wheels ---------------------------------------------
+
+    def envsetup(self) -> None:
+        args = self.args
+        setup = envsetup.EnvSetup(
+            self.base,
+            self.python,
+            self.empty,
+            args.vsite_cli,
+            args.src,
+            self.env,
+            self.log,
+            fresh=args.fresh,
+        )
+        setup.ensure_uv()
+        sets: list[tuple[envsetup.WheelSet, int, int]] = []
+        for n in self.sizes:
+            if n > envsetup.ENVSETUP_MAX_N:
+                self.log(
+                    f"envsetup: N={n} skipped (synthetic sets up to {envsetup.ENVSETUP_MAX_N})"
+                )
+                continue
+            wheels = envsetup.synthetic_wheels(self.base, n, fresh=args.fresh)
+            sets.append((wheels, args.envsetup_rounds, 1))
+        skipped = ""
+        if args.torch_rounds > 0:
+            torch = envsetup.torch_wheels(self.base, args.torch_wheels, python_tag(self.python))
+            if isinstance(torch, str):
+                skipped = f"torch set skipped: {torch}"
+                print(skipped)
+            else:
+                runs = envsetup.runs_per_round(args.torch_vsite_runs, args.torch_rounds)
+                sets.append((torch, args.torch_rounds, runs))
+        rows, first_rows = [], []
+        for wheels, rounds, vsite_runs in sets:
+            first = setup.warm(wheels, fresh=args.fresh, pip=not wheels.persistent)
+            res = setup.rounds(wheels, rounds, vsite_runs)
+            walls = {layout: envsetup.per_round(res[layout]) for layout in envsetup.LAYOUTS}
+            cpus = {layout: envsetup.per_round(res[layout], "cpu") for layout in envsetup.LAYOUTS}
+
+            def seconds(
+                layout: str,
+                steps: tuple[str, ...] = ("venv", "install"),
+                walls: dict[str, list[float]] = walls,
+                res: dict[str, list[list[envsetup.Run]]] = res,
+            ) -> str:
+                parts = (f"{envsetup.step_median(res[layout], s):.2f}" for s in steps)
+                return f"{statistics.median(walls[layout]):.2f} = " + " + ".join(parts)
+
+            uv_ratio = Spread([u / v for u, v in zip(walls["uv"], walls["vsite"])])
+            rows.append(
+                [
+                    wheels.name,
+                    f"{len(wheels.wheels)} ({wheels.size_mib:.0f} MiB)",
+                    seconds("vsite", ("install", "activate")),
+                    seconds("pip"),
+                    seconds("uv"),
+                    Spread([p / v for p, v in zip(walls["pip"], walls["vsite"])]).fmt(1),
+                    uv_ratio.fmt(1),
+                    Spread([u / v for u, v in zip(cpus["uv"], cpus["vsite"])]).fmt(1),
+                    f"{rounds} / {rounds * vsite_runs}",
+                ]
+            )
+            first_rows.append([wheels.name, first.get("vsite", "n/a"), first.get("uv", "n/a")])
+            self.log(f"envsetup {wheels.name}: uv/vsite {uv_ratio.fmt(1)}, pip/vsite {rows[-1][5]}")
+            if wheels.name == "torch":
+                ok = uv_ratio.median >= envsetup.TORCH_TARGET
+                rows[-1][6] += f" (target ≥ {envsetup.TORCH_TARGET:.0f}: {'ok' if ok else 'MISS'})"
+                if not ok:
+                    self.misses.append(f"envsetup torch uv/vsite {uv_ratio.fmt(1)}")
+        headers = [
+            "set",
+            "wheels",
+            "vsite s = install + activate",
+            "pip s = venv + install",
+            "uv s = venv + install",
+            "pip/vsite",
+            "uv/vsite",
+            "uv/vsite cpu",
+            "rounds / vsite runs",
+        ]
+        self.envsetup_rows = [headers, *rows]
+        self.report += [
+            "## New environment from local wheels: vsite (warm store) vs pip vs uv (warm cache)",
+            "",
+            "A NEW environment from wheel files already on disk. vsite: `vsite install "
+            "--store S -o M WHEELS` into a store already holding every wheel (checked: "
+            "every root reused, none unpacked), then the first activation in a fresh "
+            "process (`import vsite; vsite.activate(M)`, empty `VSITE_DIR`: cold index, "
+            "farm built). pip: `python -m venv D` (pip seeded by ensurepip) + `D/bin/pip "
+            "install --no-index --no-deps --find-links DIR WHEELS`, pip's defaults (it "
+            f"compiles bytecode; pip {setup.pip_version}, no config file). uv "
+            f"(`{setup.uv_version}`, from the registry): `uv venv D` + `uv pip install "
+            "--offline --no-deps --python D/bin/python WHEELS`, its cache warm (a warm-up "
+            "install first) and on the same file system (hard links): uv's best case; uv "
+            "does not compile bytecode. Seconds are medians; ratios are per round (other / "
+            "the median of vsite's runs in that round), median (min-max); > 1 means vsite "
+            "is faster. cpu: user + system time of the step's processes. Every environment "
+            "is checked (distribution versions, a top-level package found), untimed, then "
+            "removed. The torch set is measured in fewer rounds for pip and uv (each "
+            "installs GBs); pip has no warm-up for it.",
+            "",
+            *table(headers, rows),
+            "",
+            *([skipped, ""] if skipped else []),
+            "First environment from scratch (the warm-up; context, not compared round by round):",
+            "",
+            *table(
+                ["set", "vsite: install into an empty store + activate", "uv: install, cold cache"],
+                first_rows,
+            ),
+            "",
+        ]
+
     # report --------------------------------------------------------------------------
 
     def write(self, started: float) -> None:
@@ -748,6 +874,16 @@ def git_describe() -> str:
     return commit + (" + uncommitted changes in src/" if dirty else "")
 
 
+def python_tag(python: str) -> str:
+    out = subprocess.run(
+        [python, "-c", "import sys; print('cp%d%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -789,8 +925,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--workloads", nargs="+", choices=list(WORKLOADS), help="layout workloads to run"
     )
     parser.add_argument(
-        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to run"
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=DEFAULT_SECTIONS,
+        help="what to run (default: all but envsetup)",
     )
+    parser.add_argument(
+        "--envsetup-rounds", type=int, help="envsetup rounds, synthetic sets (default ≤ 5)"
+    )
+    parser.add_argument(
+        "--torch-rounds", type=int, default=1, help="envsetup torch rounds of pip and uv (0: skip)"
+    )
+    parser.add_argument(
+        "--torch-vsite-runs", type=int, default=5, help="envsetup torch: vsite runs in all"
+    )
+    parser.add_argument("--torch-wheels", type=Path, default=envsetup.TORCH_WHEELS)
     args = parser.parse_args(argv)
     if args.workloads is None:
         args.workloads = list(WORKLOADS)
@@ -798,6 +948,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     if args.rounds is None:
         args.rounds = 5 if args.quick else 15
+    if args.envsetup_rounds is None:
+        args.envsetup_rounds = min(args.rounds, 5)
     args.src = args.src.resolve()
     workloads.SRC = args.src
     workloads.BOOT_DIR = args.src / "vsite" / "_boot"
@@ -820,6 +972,7 @@ def main(argv: list[str] | None = None) -> int:
         "exec": bench.exec_vs_plain,
         "findspec": bench.find_spec,
         "index": bench.index_sections,
+        "envsetup": bench.envsetup,
     }
     for name in SECTIONS:
         if name in args.sections:
@@ -829,6 +982,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(HEADLINE, bench.headline)
     if "index" in args.sections:
         print(bench.reader_summary)
+    if bench.envsetup_rows:
+        print_table(bench.envsetup_rows[0], bench.envsetup_rows[1:])
     print("misses:", "; ".join(bench.misses) if bench.misses else "none")
     return 0
 

@@ -411,3 +411,40 @@ def test_errors_are_vsite_errors() -> None:
     assert issubclass(WheelError, VsiteError)
     assert issubclass(WheelError, ValueError)
     assert issubclass(StoreError, OSError)
+
+
+def test_a_wheel_digest_is_remembered_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = make_wheel(tmp_path / "w", "memo", {"memo.py": "X = 1\n"})
+    store = Store(os.fspath(tmp_path / "store"))
+    first = store.wheel_sha256(os.fspath(wheel))
+    assert first == wheel_sha256(os.fspath(wheel))
+
+    import vsite.store
+
+    def no_hashing(path: str) -> str:
+        raise AssertionError(f"hashed {path} again")
+
+    monkeypatch.setattr(vsite.store, "wheel_sha256", no_hashing)
+    assert store.wheel_sha256(os.fspath(wheel)) == first  # remembered: no second read
+    monkeypatch.undo()
+
+    # Same name, same size, same mtime, other bytes: the ctime moved, so it is re-hashed.
+    st = wheel.stat()
+    data = bytearray(wheel.read_bytes())
+    data[-1] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    os.utime(wheel, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert wheel.stat().st_size == st.st_size
+    assert store.wheel_sha256(os.fspath(wheel)) == wheel_sha256(os.fspath(wheel)) != first
+
+
+def test_a_read_only_store_still_hashes_wheels(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "w", "ro", {"ro.py": ""})
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    (store_dir / "hashes").write_text("not a directory")  # memos cannot be written
+    store = Store(os.fspath(store_dir))
+    assert store.wheel_sha256(os.fspath(wheel)) == wheel_sha256(os.fspath(wheel))
+    assert list(store_dir.iterdir()) == [store_dir / "hashes"]

@@ -321,8 +321,9 @@ def _pth_line_problem(raw: str, root: str, filename: str) -> str | None:
     if raw.startswith(("import ", "import\t")):
         try:
             compile(raw, filename, "exec")
-        except SyntaxError as exc:
-            return f"import line does not compile ({exc.msg}): {raw.strip()!r}"
+        except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte, before 3.11
+            reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+            return f"import line does not compile ({reason}): {raw.strip()!r}"
         return None
     line = raw.rstrip()
     if not os.path.exists(os.path.join(root, line)):

@@ -184,7 +184,7 @@ def install(
 
     # Zip inflation, hashing and file writes release the GIL: threads overlap them.
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        hashes = list(pool.map(lambda wheel: wheel_sha256(wheel.path), wheels))
+        hashes = list(pool.map(lambda wheel: store.wheel_sha256(wheel.path), wheels))
         pending = {}
         for number, sha256 in enumerate(hashes):
             entry = store.get(sha256)

@@ -122,6 +122,29 @@ class Store:
     def entry_path(self, sha256: str) -> str:
         return os.path.join(self.wheels, sha256)
 
+    def wheel_sha256(self, path: str) -> str:
+        """The sha256 of the wheel file at ``path``, remembered per file state.
+
+        Hashing is most of a new environment's cost when every root is already in the
+        store (2.9 GB for the torch set), so the digest is kept under
+        ``STORE/hashes/`` keyed by the file's (device, inode, size, mtime, ctime): a
+        file rewritten or touched in any way changes its ctime, which no user can set
+        back, so a remembered digest is never one of other contents.
+        """
+        st = os.stat(path)
+        key = f"{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
+        memo = os.path.join(self.path, "hashes", key)
+        try:
+            with open(memo, encoding="ascii") as stream:
+                known = stream.read()
+            if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+                return known
+        except (OSError, ValueError):
+            pass
+        digest = wheel_sha256(path)
+        _write_memo(memo, digest)
+        return digest
+
     def get(self, sha256: str) -> StoreEntry | None:
         """The complete entry for ``sha256``, or None when the wheel is not unpacked."""
         path = self.entry_path(sha256)
@@ -191,6 +214,22 @@ class Store:
                     _remove(path)
             except OSError:
                 continue
+
+
+def _write_memo(memo: str, digest: str) -> None:
+    """Remember ``digest`` at ``memo`` atomically; a store we cannot write is no error."""
+    temp = f"{memo}.{os.getpid()}.{id(digest):x}.tmp"
+    try:
+        os.makedirs(os.path.dirname(memo), exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with open(fd, "w", encoding="ascii") as stream:
+            stream.write(digest)
+        os.replace(temp, memo)
+    except OSError:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
 
 
 def _unpack(wheel: str, entry: str, final: str, compile_bytecode: bool) -> tuple[str, str]:

@@ -129,3 +129,37 @@ def as_other_user(func: Callable[[], object]) -> object:
         exc, text = value
         raise AssertionError(f"in the child running as nobody:\n{text}") from exc
     return value
+
+
+def owned_by_nobody(path: Path, mode: int = 0o700) -> Path:
+    """Create the directory ``path`` owned by nobody with ``mode``; return it."""
+    path.mkdir(mode=mode)
+    os.chown(path, NOBODY, NOBODY)
+    path.chmod(mode)
+    return path
+
+
+def warm_for_other_user() -> None:
+    """Import what a child running as nobody needs: it cannot read this interpreter's
+    standard library (installed under root's private home) to import it lazily."""
+    import argparse  # noqa: F401  (vsite.cli)
+    import contextlib  # noqa: F401
+    import email.message  # importlib.metadata reads METADATA with these
+    import email.parser  # noqa: F401
+    import encodings.utf_8_sig  # noqa: F401  (.pth files)
+    import filecmp  # noqa: F401  (vsite check)
+    import importlib.metadata  # noqa: F401
+    import inspect  # noqa: F401
+    import io  # noqa: F401
+    import site  # noqa: F401
+    import zlib  # noqa: F401
+
+    import packaging.tags  # vsite check
+    import packaging.version  # noqa: F401
+
+    import vsite.check
+    import vsite.cli
+    import vsite.native.gc
+    import vsite.run  # noqa: F401
+
+    warm_imports()

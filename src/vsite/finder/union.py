@@ -125,7 +125,7 @@ class UnionDir:
                     path = os.path.join(self.portions[number], tail + suffix)
                     if not os.path.isfile(path):
                         # One stat, as FileFinder spends on its directory per lookup.
-                        raise _gone(fullname, path, self.portions[number])
+                        raise self._gone_error(fullname, path, number)
                     return _file_spec(fullname, path, loader_class(fullname, path))
         if not dirs:
             return None
@@ -165,7 +165,23 @@ class UnionDir:
                     else:
                         loader = loader_class(fullname, origin)
                     return _file_spec(fullname, origin, loader, locations)
+                if tail in self.pinned and os.path.islink(origin):
+                    # The farm's link to a staged package's __init__ dangles: its root
+                    # changed. Going on would import the farm directory as an empty
+                    # namespace package.
+                    raise self._gone_error(fullname, origin, dirs[0])
         return None
+
+    def _gone_error(self, fullname: str, path: str, number: int) -> ImportError:
+        """The ImportError for ``path`` (in portion ``number``) gone since the listing; for
+        a farm link, the root file it pointed at and that root are named."""
+        portion = self.portions[number]
+        if os.path.islink(path):
+            path = os.readlink(path)
+            portion = next(
+                (p for p in self.portions if path.startswith(os.path.join(p, ""))), portion
+            )
+        return _gone(fullname, path, portion)
 
     def _child(self, tail: str, dirs: list[int]) -> None:
         """Register the union of ``tail``'s directories when more than one root has it."""

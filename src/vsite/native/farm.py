@@ -211,7 +211,7 @@ def ensure_farm(plan: FarmPlan, base: str, *, hold: bool = True) -> Farm:
         if held:  # stale: let go of it, so it can be removed at once
             release(path)
         stale = os.path.lexists(path)
-        temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{id(plan):x}")
+        temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{os.urandom(4).hex()}")
         lock = -1
         try:
             lock = _build(temp, plan, key)
