@@ -140,11 +140,12 @@ def _exec(options: argparse.Namespace) -> int:
     if not command:
         _error("exec needs a command: vsite exec MANIFEST -- COMMAND [ARGS...]")
         return EXIT_UNUSABLE
-    from vsite.index import build_index
-    from vsite.manifest import Manifest
+    from vsite.index_cache import load_or_build
 
-    manifest = Manifest.load(options.manifest)
-    index = build_index(manifest)  # Fail here, once, rather than in every child.
+    # Fail here, once, rather than in every child; the persistent index the children
+    # will read is built (or verified) here too, so the first child starts warm.
+    index = load_or_build(os.path.abspath(options.manifest))
+    manifest = index.manifest
     env = dict(os.environ)
     env[ENV_MANIFEST] = manifest.source
     env["PYTHONPATH"] = boot_pythonpath(env.get("PYTHONPATH"))

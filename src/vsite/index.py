@@ -38,6 +38,7 @@ class SiteIndex:
         "dists",
         "dropped",
         "entries",
+        "identity",
         "manifest",
         "mtimes",
         "native",
@@ -67,6 +68,7 @@ class SiteIndex:
         self.native = native  # top-level names holding native code, to stage in the farm
         self.plans: dict[str, tuple[object, ...]] = {}  # link mode -> farm plan data
         self.cache_file: str | None = None  # where this index persists, if anywhere
+        self.identity: bytes | None = None  # the roots' identity, taken before the scan
 
 
 def scan_roots(manifest: Manifest) -> list[RootScan]:

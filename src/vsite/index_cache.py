@@ -1,8 +1,14 @@
 """The persistent index: built once, reused by later processes while the roots hold still.
 
 A cache entry is keyed by the manifest file's path and exact bytes, and verified by the
-identity (inode, mtime) of every used root and its metadata directories: N cheap stats
-instead of N directory scans, and no JSON parse on a warm start. Entries are written
+identity (inode, mtime) of every root: N stats instead of N directory scans, and no JSON
+parse on a warm start. A root's own mtime is the one to watch: installing, upgrading,
+reinstalling or removing a distribution in it adds, removes or renames top-level
+entries (the ``*.dist-info`` name carries the version), which changes the root
+directory's mtime; replacing the root changes its inode. What lies deeper (submodules)
+is resolved by the stdlib's FileFinder at import time, not read from the index. The
+identity is taken BEFORE the roots are scanned, so a root changed during the scan
+leaves a cache entry that the next process rejects. Entries are written
 to a temporary file and renamed into place, so concurrent writers are safe; ``marshal``
 is the reader (the fastest in the stdlib for plain containers: see bench/).
 
@@ -32,7 +38,7 @@ __all__ = [
     "store",
 ]
 
-_FORMAT = 4  # 4: entries stored as used (no rebuild on load), identity as one bytes object
+_FORMAT = 5  # 5: identity of the roots only, taken before the scan
 SIDECAR_SUFFIX = ".vsite-index"
 
 
@@ -58,7 +64,10 @@ def load_or_build(source: str) -> SiteIndex:
                 return index
     from vsite.index import build_index
 
-    index = build_index(Manifest.from_bytes(content, source))
+    manifest = Manifest.from_bytes(content, source)
+    identity = _identity_bytes(manifest.roots)
+    index = build_index(manifest)
+    index.identity = identity
     if cache_file is not None:
         index.cache_file = cache_file
         store(index, cache_file)
@@ -105,7 +114,7 @@ def encode(index: SiteIndex) -> bytes:
             index.roots,
             index.entries,
             index.mtimes,
-            _identity_bytes(manifest.roots, index.dists),
+            index.identity if index.identity is not None else _identity_bytes(manifest.roots),
             index.dists,
             tuple(index.pth),
             tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped),
@@ -141,7 +150,7 @@ def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIn
     if cached_content != content or cached_source != source:
         return None
     manifest_roots = [Root(*raw) for raw in raw_roots]
-    if verify and _identity_bytes(manifest_roots, dists) != identity:
+    if verify and _identity_bytes(manifest_roots) != identity:
         return None
     manifest = Manifest(source, manifest_roots, content)
     by_pointer = {root.pointer: root for root in manifest_roots}
@@ -156,23 +165,24 @@ def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIn
         native,
     )
     index.plans = plans
+    index.identity = identity
     return index
 
 
-def _identity_bytes(roots: Sequence[Root], dists: dict[str, str]) -> bytes:
-    """The identity as one bytes object: decoding one object beats decoding 2N tuples.
+def _identity_bytes(roots: Sequence[Root]) -> bytes:
+    """The identity as one bytes object: decoding one object beats decoding N tuples.
 
     marshal version 2 writes no back-references, so equal identities give equal bytes.
     """
-    return marshal.dumps(_identity(roots, dists), 2)
+    return marshal.dumps(_identity(roots), 2)
 
 
-def _identity(roots: Sequence[Root], dists: dict[str, str]) -> tuple[tuple[int, int], ...]:
-    """(inode, mtime) of every manifest root (dropped ones too) and used metadata dir."""
+def _identity(roots: Sequence[Root]) -> tuple[tuple[int, int], ...]:
+    """(inode, mtime) of every manifest root, dropped ones too."""
     found = []
-    for path in (*(root.path for root in roots), *dists.values()):
+    for root in roots:
         try:
-            st = os.stat(path)
+            st = os.stat(root.path)
         except OSError:
             found.append((-1, -1))
         else:
