@@ -13,7 +13,7 @@ import stat
 
 from vsite.errors import FarmError
 
-__all__ = ["ENV_DIR", "candidate_bases", "ensure_private_dir", "state_dir"]
+__all__ = ["ENV_DIR", "candidate_bases", "ensure_private_dir", "short_hash", "state_dir"]
 
 ENV_DIR = "VSITE_DIR"
 
@@ -65,6 +65,19 @@ def ensure_private_dir(path: str) -> None:
         raise FarmError(f"refusing {path}: owned by uid {st.st_uid}, not {os.geteuid()}")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise FarmError(f"refusing {path}: writable by group or others")
+
+
+def short_hash(text: str) -> int:
+    """A stable 32-bit FNV-1a hash of ``text``, for file names under the state directory.
+
+    Pure Python on purpose: it names the persistent index at every start-up, where
+    loading zlib for ``crc32`` would cost more than hashing a path here does. Long texts
+    (an in-memory manifest's roots) are rare and cost a few ms.
+    """
+    value = 0x811C9DC5
+    for byte in text.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
 
 
 def state_dir(*parts: str) -> str:

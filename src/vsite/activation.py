@@ -98,9 +98,10 @@ class Handle:
         sys.path.insert(_site_position(), self.site_path)
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
         self._patch_getsitepackages()
-        from vsite.pth import run_pth_files
+        if self.index.pth:  # most sites have none: not even the module is loaded
+            from vsite.pth import run_pth_files
 
-        run_pth_files(self.index.pth, self.site_path, self.manifest)
+            run_pth_files(self.index.pth, self.site_path, self.manifest)
         if "pkg_resources" in sys.modules:  # imported before: show it the site now
             from vsite.finder.pkg_resources_support import attach_imported
 
@@ -280,16 +281,19 @@ def _site_path(manifest: Manifest) -> str:
     lies in vsite's private directory, where no other user can create it; never in a
     shared base that was refused (another user's metadata would join the site's).
     """
-    import zlib
+    from vsite._paths import short_hash, state_dir
 
-    from vsite._paths import state_dir
-
-    key = "\0".join(root.path for root in manifest.roots).encode("utf-8", "surrogateescape")
+    # Named after the manifest file (short: no zlib to load at start-up); a manifest
+    # made in code may have no file, so its roots name it.
+    if not os.path.isabs(manifest.source):
+        key = "\0".join(root.path for root in manifest.roots)
+    else:
+        key = manifest.source
     try:
         base = state_dir()
     except OSError:  # no safe per-user directory: nothing can exist below a device file
         base = os.devnull
-    return os.path.join(base, f"site-{zlib.crc32(key):08x}")
+    return os.path.join(base, f"site-{short_hash(key):08x}")
 
 
 def _site_position() -> int:

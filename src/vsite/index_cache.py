@@ -197,9 +197,9 @@ def _cache_file(source: str) -> str | None:
         base = state_dir("index")
     except OSError:  # no safe place (FarmError is an OSError): run uncached
         return None
-    import zlib
+    from vsite._paths import short_hash
 
-    key = zlib.crc32(source.encode("utf-8", "surrogateescape"))
+    key = short_hash(source)
     return os.path.join(base, f"{key:08x}-{os.path.basename(source)[:40]}.marshal")
 
 

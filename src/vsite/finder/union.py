@@ -20,8 +20,6 @@ from importlib.machinery import (
     SourcelessFileLoader,
 )
 
-from vsite.finder.resources import union_loader_class
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -158,6 +156,9 @@ class UnionDir:
                 origin = os.path.join(location, init)
                 if os.path.isfile(origin):
                     if len(locations) > 1:
+                        # Only a regular package split over roots needs it: load it then.
+                        from vsite.finder.resources import union_loader_class
+
                         self._child(tail, dirs)
                         loader: Loader = union_loader_class(loader_class)(
                             fullname, origin, tuple(locations)
