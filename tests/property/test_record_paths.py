@@ -24,7 +24,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from vsite.native.detect import record_paths
+from vsite.native.detect import is_shared_object, native_entries, record_paths
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +68,77 @@ def test_record_paths_are_the_paths_a_csv_writer_wrote(
     writer.writerow(("x-1.0.dist-info/RECORD", "", ""))
     (dist_info / "RECORD").write_bytes(buffer.getvalue().encode("utf-8"))
     assert record_paths(str(dist_info)) == [*written, "x-1.0.dist-info/RECORD"]
+
+
+# -- native_entries' fast path for pure wheels must agree with parsing every line ---------
+
+_pure_names = ["pkg", "pkg2", "mod.py"]
+_names = st.sampled_from(
+    [*_pure_names, "m.so", "libx.so.13", "x.libs", "x.dylibs", "a,b", 'q"t', "n.pyd"]
+)
+_pure_tails = ["", "/__init__.py", "/data.txt"]
+_tails = st.sampled_from([*_pure_tails, "/sub/lib.so", "/x.dylib", "/y.so.1"])
+# Half the RECORDs are of pure wheels (no native marker, no quoting): the fast path.
+_records = st.one_of(
+    st.lists(st.tuples(st.sampled_from(_pure_names), st.sampled_from(_pure_tails)), max_size=6),
+    st.lists(st.tuples(_names, _tails), max_size=8),
+)
+
+
+def _reference(root: Path, listing: dict[str, bool]) -> list[str]:
+    """native_entries' rule, from record_paths (every line parsed)."""
+    found: set[str] = set()
+    unrecorded = dict(listing)
+    for name, is_dir in listing.items():
+        if not (is_dir and name.endswith(".dist-info")):
+            continue
+        for path in record_paths(str(root / name)) or ():
+            top, sep, _ = path.replace("\\", "/").partition("/")
+            if top.startswith(".."):
+                continue
+            unrecorded.pop(top, None)
+            if top in listing and (
+                is_shared_object(path) or (sep and top.endswith((".libs", ".dylibs")))
+            ):
+                found.add(top)
+    for name, is_dir in unrecorded.items():
+        if name in found or name.endswith(".dist-info") or name == "__pycache__":
+            continue
+        if is_dir:  # walked: every test directory holds an unrecorded hidden.so
+            found.add(name)
+        elif not is_dir and is_shared_object(name):
+            found.add(name)
+    return sorted(found)
+
+
+@given(
+    present=st.dictionaries(_names, st.booleans(), max_size=5),
+    recorded=_records,
+    crlf=st.booleans(),
+)
+def test_native_entries_agree_with_parsing_every_record_line(
+    dist_info: Path,
+    present: dict[str, bool],
+    recorded: list[tuple[str, str]],
+    crlf: bool,
+) -> None:
+    root = dist_info.parent / "root"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    for name, is_dir in present.items():
+        if is_dir:
+            # A shared object RECORD does not list: found only if the directory is
+            # walked, which it must be exactly when RECORD does not list the directory.
+            (root / name).mkdir()
+            (root / name / "hidden.so").write_bytes(b"")
+        else:
+            (root / name).write_bytes(b"")
+    info = root / "d-1.0.dist-info"
+    info.mkdir()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n" if crlf else "\n")
+    for name, tail in recorded:
+        writer.writerow([name + tail, "sha256=x", "1"])
+    (info / "RECORD").write_text(out.getvalue(), encoding="utf-8")
+    listing = {**present, info.name: True}
+    assert native_entries(str(root), listing) == _reference(root, listing)

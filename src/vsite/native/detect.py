@@ -21,13 +21,21 @@ def is_shared_object(name: str) -> bool:
 
 def record_paths(dist_info: str) -> list[str] | None:
     """Relative paths listed by ``dist_info``/RECORD, or None when there is none."""
+    text = _record_text(dist_info)
+    return None if text is None else _parse_record(text)
+
+
+def _record_text(dist_info: str) -> str | None:
     try:
         with open(os.path.join(dist_info, "RECORD"), encoding="utf-8", errors="replace") as f:
-            lines = f.read().split("\n")  # not splitlines(): "\x85", "\x0c" are name characters
+            return f.read()
     except OSError:
         return None
+
+
+def _parse_record(text: str) -> list[str]:
     paths = []
-    for line in lines:
+    for line in text.split("\n"):  # not splitlines(): "\x85", "\x0c" are name characters
         if not line:
             continue
         # path,hash,size: only the path may hold commas (then it is quoted, "" escaped).
@@ -36,6 +44,10 @@ def record_paths(dist_info: str) -> list[str] | None:
             path = path[1:-1].replace('""', '"')
         paths.append(path)
     return paths
+
+
+# Substrings every RECORD line naming native code contains (".so" covers ".so.13").
+_NATIVE_MARKERS = (".so", ".pyd", ".dylib", ".libs/")
 
 
 def native_entries(root: str, listing: dict[str, bool] | None = None) -> list[str]:
@@ -50,10 +62,18 @@ def native_entries(root: str, listing: dict[str, bool] | None = None) -> list[st
     for name, is_dir in listing.items():
         if not is_dir or not name.endswith(".dist-info"):
             continue
-        paths = record_paths(os.path.join(root, name))
-        if paths is None:
+        text = _record_text(os.path.join(root, name))
+        if text is None:
             continue
-        for path in paths:
+        if '"' not in text and "\\" not in text and not any(m in text for m in _NATIVE_MARKERS):
+            # The common case, a pure wheel: which entries it records is all there is to
+            # learn, and a substring search per entry beats parsing every line.
+            lines = "\n" + text
+            for entry in listing:
+                if f"\n{entry}/" in lines or f"\n{entry}," in lines:
+                    unrecorded.pop(entry, None)
+            continue
+        for path in _parse_record(text):
             top, sep, _ = path.replace("\\", "/").partition("/")
             if top.startswith(".."):
                 continue
