@@ -104,9 +104,8 @@ def _reference(root: Path, listing: dict[str, bool]) -> list[str]:
     for name, is_dir in unrecorded.items():
         if name in found or name.endswith(".dist-info") or name == "__pycache__":
             continue
-        if is_dir:  # walked: every test directory holds an unrecorded hidden.so
-            found.add(name)
-        elif not is_dir and is_shared_object(name):
+        # A directory is walked, and every test directory holds an unrecorded hidden.so.
+        if is_dir or is_shared_object(name):
             found.add(name)
     return sorted(found)
 
