@@ -69,9 +69,9 @@ def native_entries(root: str, listing: dict[str, bool] | None = None) -> list[st
             # The common case, a pure wheel: which entries it records is all there is to
             # learn, and a substring search per entry beats parsing every line.
             lines = "\n" + text
-            for entry in listing:
-                if f"\n{entry}/" in lines or f"\n{entry}," in lines:
-                    unrecorded.pop(entry, None)
+            for top in listing:
+                if f"\n{top}/" in lines or f"\n{top}," in lines:
+                    unrecorded.pop(top, None)
             continue
         for path in _parse_record(text):
             top, sep, _ = path.replace("\\", "/").partition("/")
