@@ -368,7 +368,7 @@ class Bench:
             "",
             "Boot path, `python -c pass`. cold = `VSITE_DIR` pointing at a new empty "
             "directory for every run (the index is built, then stored); warm = the "
-            "persistent index, verified by the identity of every root and dist-info; "
+            "persistent index, verified by the identity (inode, mtime) of every root; "
             "trusted = a sidecar index next to the manifest (`vsite index`, for immutable "
             "roots), decoded without verification.",
             "",
@@ -659,7 +659,7 @@ _check = '%r,%r' % (_best(_hits), _best(_misses))
             "",
             "In-process, median of repeats. build = scan every root + merge "
             "(`build_index`); encode = `index_cache.encode`; warm load = "
-            "`index_cache.load` (decode + verify every root's and dist-info's identity).",
+            "`index_cache.load` (decode + verify every root's identity).",
             "",
             *table(
                 ["N", "build ms/1k roots", "encode ms/1k", "warm load ms/1k", "index KiB"],
