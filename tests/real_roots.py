@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["CACHE", "real_root"]
+__all__ = ["CACHE", "install_target", "real_root"]
 
 CACHE = Path(
     os.environ.get("VSITE_TESTS_CACHE")
@@ -38,21 +38,33 @@ def real_root(requirement: str) -> Path:
     """The cached install root of the wheel for ``requirement`` (``name==version``)."""
     name, _, version = requirement.partition("==")
     wheel = _find_wheel(name, version) or _download(requirement, name, version)
-    final = ROOTS / wheel.name[: -len(".whl")]
+    # Probes run with PYTHONDONTWRITEBYTECODE: without bytecode in the cached root, each
+    # would compile it all again (pkg_resources and its vendored packages: ~1 s).
+    return install_target(ROOTS / wheel.name[: -len(".whl")], [wheel], compile_bytecode=True)
+
+
+def install_target(
+    final: Path, wheels: list[Path], *, compile_bytecode: bool = False, timeout: float = 600
+) -> Path:
+    """``pip install --no-deps --no-compile --target`` of ``wheels`` into ``final``, once.
+
+    Built in a temporary sibling and renamed into place, so an interrupted run never
+    leaves half a directory, and concurrent test processes race harmlessly.
+    """
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     result = _pip(
-        "install", "--no-deps", "--no-compile", "--no-index", "--target", str(temp), str(wheel)
-    )
+        "install", "--no-deps", "--no-compile", "--no-index", "--target", str(temp),
+        *map(str, wheels), timeout=timeout,
+    )  # fmt: skip
     if result.returncode != 0:
         shutil.rmtree(temp, ignore_errors=True)
-        pytest.fail(f"pip install {wheel.name} failed:\n{result.stderr[-2000:]}")
-    # Probes run with PYTHONDONTWRITEBYTECODE: without bytecode in the cached root, each
-    # would compile it all again (pkg_resources and its vendored packages: ~1 s).
-    compileall.compile_dir(str(temp), quiet=2, workers=1)
+        pytest.fail(f"pip install into {final} failed:\n{result.stderr[-2000:]}")
+    if compile_bytecode:
+        compileall.compile_dir(str(temp), quiet=2, workers=1)
     try:
         os.rename(temp, final)
     except OSError:  # another test process finished first
@@ -87,11 +99,11 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pip(*args: str) -> subprocess.CompletedProcess[str]:
+def _pip(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
         capture_output=True,
         text=True,
         check=False,
-        timeout=600,
+        timeout=timeout,
     )

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.real_roots import install_target
 
 pytestmark = [pytest.mark.realwheels, pytest.mark.slow]
 
@@ -73,34 +74,14 @@ def download_wheels() -> list[Path]:
     return found
 
 
-def install(final: Path, wheels: list[Path]) -> Path:
-    """``pip install --no-deps --target`` into a temporary sibling, renamed into place."""
-    if final.is_dir():
-        return final
-    temp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(temp, ignore_errors=True)
-    result = _pip(
-        "install", "--no-deps", "--no-compile", "--no-index", "--target", str(temp),
-        *map(str, wheels),
-    )  # fmt: skip
-    if result.returncode != 0:
-        shutil.rmtree(temp, ignore_errors=True)
-        pytest.fail(f"pip install into {final} failed:\n{result.stderr[-2000:]}")
-    try:
-        os.rename(temp, final)
-    except OSError:  # another run finished first
-        shutil.rmtree(temp, ignore_errors=True)
-    return final
-
-
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(flat --target directory, manifest over one root per wheel)."""
     if importlib.util.find_spec("jsonschema") is not None:
         pytest.skip("jsonschema is installed in the test interpreter: the runs prove nothing")
     wheels = download_wheels()
-    flat = install(CACHE / "flat", wheels)
-    roots = [install(CACHE / "roots" / w.name[: -len(".whl")], [w]) for w in wheels]
+    flat = install_target(CACHE / "flat", wheels)
+    roots = [install_target(CACHE / "roots" / w.name[: -len(".whl")], [w]) for w in wheels]
     manifest = tmp_path_factory.mktemp("jsonschema") / "manifest.json"
     manifest.write_text(json.dumps({"vsite": 1, "roots": [str(r) for r in roots]}))
     return flat, manifest

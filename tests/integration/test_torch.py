@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.real_roots import install_target
 
 pytestmark = [
     pytest.mark.realwheels,
@@ -70,42 +70,19 @@ def download_wheels() -> list[Path]:
     return wheels
 
 
-def _install_atomically(final: Path, wheels: list[Path]) -> None:
-    """``pip install --target`` into a temporary sibling, then rename it to ``final``."""
-    if final.is_dir():
-        return
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(temp, ignore_errors=True)
-    result = _pip(
-        "install", "--no-deps", "--no-compile", "--no-index", "--target", str(temp),
-        *map(str, wheels),
-    )  # fmt: skip
-    if result.returncode != 0:
-        shutil.rmtree(temp, ignore_errors=True)
-        pytest.fail(f"pip install into {final} failed:\n{result.stderr[-2000:]}")
-    try:
-        os.rename(temp, final)
-    except OSError:  # another run finished first
-        shutil.rmtree(temp, ignore_errors=True)
-        if not final.is_dir():
-            raise
-
-
 def install_roots(wheels: list[Path]) -> list[Path]:
     """One root per wheel, in the wheels' (sorted, torch first) order."""
     roots = []
     for wheel in sorted(wheels, key=lambda w: (not w.name.startswith("torch-"), w.name)):
         root = ROOTS / wheel.name[: -len(".whl")]
-        _install_atomically(root, [wheel])
+        install_target(root, [wheel], timeout=1800)
         roots.append(root)
     return roots
 
 
 def install_flat(wheels: list[Path]) -> Path:
     """All wheels in one ``--target`` directory: the flat site-packages to compare with."""
-    _install_atomically(FLAT, wheels)
-    return FLAT
+    return install_target(FLAT, wheels, timeout=1800)
 
 
 # The dynamic loader run directly can ignore /etc/ld.so.cache, where this machine lists a
