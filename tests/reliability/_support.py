@@ -148,7 +148,7 @@ def warm_for_other_user() -> None:
     import email.parser  # noqa: F401
     import encodings.utf_8_sig  # noqa: F401  (.pth files)
     import filecmp  # noqa: F401  (vsite check)
-    import importlib.metadata  # noqa: F401
+    import importlib.metadata
     import inspect  # noqa: F401
     import io  # noqa: F401
     import site  # noqa: F401
@@ -162,4 +162,9 @@ def warm_for_other_user() -> None:
     import vsite.native.gc
     import vsite.run  # noqa: F401
 
+    # importlib.metadata loads some of its own submodules on first use (3.13:
+    # ``_adapters`` only when METADATA is first read): use it once here.
+    importlib.metadata.version("pytest")
+    importlib.metadata.entry_points()
+    list(importlib.metadata.files("pytest") or ())
     warm_imports()
