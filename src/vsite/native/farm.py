@@ -24,7 +24,7 @@ from vsite.native.lock import LOCK, acquire, open_shared, release, take_over
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "LINK_MODES",
@@ -259,7 +259,7 @@ def _build(temp: str, plan: FarmPlan, key: str) -> int:
     return fd
 
 
-def _linker(mode: str):  # type: ignore[no-untyped-def]
+def _linker(mode: str) -> Callable[[str, str], object]:
     if mode == "symlink":
         return os.symlink
     import shutil
