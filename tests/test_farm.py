@@ -527,3 +527,78 @@ def test_a_farm_collected_while_waiting_for_its_lock_is_not_trusted(
 def test_holding_something_that_is_not_a_farm_fails(tmp_path: Path) -> None:
     assert not hold(str(tmp_path))
     assert not hold(str(tmp_path / "missing"))
+
+
+# -- the `vsite gc` command --------------------------------------------------------------
+
+
+def _vsite(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "VSITE_MANIFEST"}
+    env["VSITE_DIR"] = str(state)
+    return subprocess.run(
+        [sys.executable, "-m", "vsite", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_gc_command_removes_unused_farms_and_spares_held_ones(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    roots = two_roots(tmp_path / "roots")
+    manifest = write_manifest(tmp_path / "manifest.json", roots)
+    # A process that activated the site and exited: its farm is no longer used.
+    code = f"import vsite; print(vsite.activate({str(manifest)!r}).farm.path)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, env={**os.environ, "VSITE_DIR": str(state)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    unused = result.stdout.strip()
+    farms = state / "farms"
+    other_roots = two_roots(tmp_path / "other")
+    child, held = holder(other_roots, str(farms))
+    try:
+        assert _vsite("gc", "--older-than", "3600", state=state).stdout.splitlines() == [
+            "vsite: removed 0 farms"  # both used within the hour
+        ]
+        result = _vsite("gc", state=state)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [f"removed {unused}", "vsite: removed 1 farms"]
+        assert not os.path.exists(unused)
+        assert os.path.isfile(os.path.join(held, MARKER))  # in use: kept
+    finally:
+        release(child)
+    assert _vsite("gc", state=state).stdout.splitlines()[-1] == "vsite: removed 1 farms"
+    # The next activation rebuilds what gc removed.
+    again = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, env={**os.environ, "VSITE_DIR": str(state)},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert os.path.isfile(os.path.join(again.stdout.strip(), MARKER))
+
+
+def test_gc_command_sweeps_only_stale_index_temporaries(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    index = state / "index"
+    index.mkdir(parents=True, mode=0o700)
+    state.chmod(0o700)
+    stale, fresh, kept = index / "x.marshal.123.tmp", index / "y.marshal.456.tmp", index / "z"
+    for path in (stale, fresh, kept):
+        path.write_bytes(b"")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(kept, (hour_ago, hour_ago))
+    result = _vsite("gc", state=state)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "vsite: removed 0 farms, 1 stale index temporaries"
+    assert sorted(os.listdir(index)) == ["y.marshal.456.tmp", "z"]
+
+
+def test_gc_command_refuses_a_state_directory_others_can_write(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    result = _vsite("gc", state=state)
+    assert result.returncode == 2
+    assert result.stderr.startswith("vsite: error: ")
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1

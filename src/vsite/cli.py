@@ -98,6 +98,17 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument("--compile", action="store_true", help="write bytecode on unpacking")
     install.set_defaults(func=_install)
 
+    gc = commands.add_parser(
+        "gc",
+        help="delete native farms no process uses",
+        description="Delete the symlink farms under vsite's per-user state directory that "
+        "no running process holds (each process holds its farm for its lifetime, so a farm "
+        "in use is never removed), and the leftovers of interrupted builds. With "
+        "--older-than, only farms last used at least that many seconds ago.",
+    )
+    gc.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS", help="default: 0")
+    gc.set_defaults(func=_gc)
+
     manifest = commands.add_parser(
         "manifest",
         help="write a manifest listing existing per-wheel directories",
@@ -258,6 +269,22 @@ def _install(options: argparse.Namespace) -> int:
         compile_bytecode=options.compile,
         no_deps=options.no_deps,
     )
+
+
+def _gc(options: argparse.Namespace) -> int:
+    from vsite.index_cache import sweep_temporaries
+    from vsite.native.gc import collect_garbage
+
+    if options.older_than < 0:
+        _error("--older-than must be 0 or more seconds")
+        return EXIT_UNUSABLE
+    removed = collect_garbage(older_than=options.older_than)
+    for path in removed:
+        print(f"removed {path}")
+    swept = sweep_temporaries()
+    extra = f", {swept} stale index temporaries" if swept else ""
+    print(f"vsite: removed {len(removed)} farms{extra}")
+    return 0
 
 
 def _manifest(options: argparse.Namespace) -> int:

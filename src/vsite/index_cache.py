@@ -36,6 +36,7 @@ __all__ = [
     "remember_plan",
     "sidecar_path",
     "store",
+    "sweep_temporaries",
 ]
 
 _FORMAT = 5  # 5: identity of the roots only, taken before the scan
@@ -188,6 +189,32 @@ def _identity(roots: Sequence[Root]) -> tuple[tuple[int, int], ...]:
         else:
             found.append((st.st_ino, st.st_mtime_ns))
     return tuple(found)
+
+
+def sweep_temporaries(older_than: float = 60.0) -> int:
+    """Remove index files a killed writer left half-written; return how many.
+
+    A writer renames its ``*.tmp`` file into place within milliseconds, so one older
+    than ``older_than`` seconds belongs to no live write (``vsite gc`` calls this).
+    """
+    import time
+
+    from vsite._paths import state_dir
+
+    base = state_dir("index")
+    now = time.time()
+    removed = 0
+    for name in os.listdir(base):
+        if not name.endswith(".tmp"):
+            continue
+        path = os.path.join(base, name)
+        try:
+            if now - os.lstat(path).st_mtime >= older_than:
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
 
 
 def _cache_file(source: str) -> str | None:
