@@ -185,7 +185,8 @@ def test_one_unusable_root_names_itself(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any directory"
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root reads any directory (tests/reliability/test_bad_roots.py drops to nobody)",
 )
 def test_unreadable_root_is_reported(tmp_path: Path) -> None:
     locked = make_root(tmp_path, "locked")
