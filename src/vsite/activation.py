@@ -312,7 +312,7 @@ def _site_position() -> int:
 
 def _metadata_position() -> int:
     """Just before PathFinder: our distributions precede those of site-packages."""
-    from importlib.machinery import PathFinder
+    from vsite._machinery import PathFinder
 
     for position, finder in enumerate(sys.meta_path):
         if finder is PathFinder:

@@ -51,7 +51,14 @@ def _load_vsite(package: str) -> None:
     """
     import os
     import sys
-    from importlib.machinery import ModuleSpec, SourceFileLoader
+
+    # importlib.machinery's classes, from the frozen modules they live in: importing
+    # importlib would cost warnings at every start (see vsite._machinery).
+    try:
+        ModuleSpec = sys.modules["_frozen_importlib"].ModuleSpec
+        SourceFileLoader = sys.modules["_frozen_importlib_external"].SourceFileLoader
+    except KeyError:
+        from importlib.machinery import ModuleSpec, SourceFileLoader
 
     init = os.path.join(package, "__init__.py")
     loader = SourceFileLoader("vsite", init)

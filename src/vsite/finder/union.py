@@ -10,7 +10,8 @@ the union of all portions, and with the same kind.
 from __future__ import annotations
 
 import os
-from importlib.machinery import (
+
+from vsite._machinery import (
     BYTECODE_SUFFIXES,
     EXTENSION_SUFFIXES,
     SOURCE_SUFFIXES,
