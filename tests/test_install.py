@@ -278,7 +278,10 @@ def test_compile_writes_bytecode_naming_the_final_location(tmp_path: Path) -> No
 
 def test_unwritable_store_is_a_store_error(tmp_path: Path) -> None:
     if os.geteuid() == 0:
-        pytest.skip("root writes through file modes")
+        pytest.skip(
+            "root writes through file modes "
+            "(tests/reliability/test_store_permissions.py drops to nobody)"
+        )
     store = tmp_path / "store"
     store.mkdir(mode=0o555)
     with pytest.raises(StoreError, match="cannot create the store"):
