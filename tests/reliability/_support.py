@@ -155,7 +155,7 @@ def warm_for_other_user() -> None:
     import zlib  # noqa: F401
 
     import packaging.tags  # vsite check
-    import packaging.version  # noqa: F401
+    import packaging.version
 
     import vsite.check
     import vsite.cli
@@ -165,6 +165,8 @@ def warm_for_other_user() -> None:
     # importlib.metadata loads some of its own submodules on first use (3.13:
     # ``_adapters`` only when METADATA is first read): use it once here.
     importlib.metadata.version("pytest")
+    # packaging.tags (vsite check, install) reads sysconfig's build data module lazily.
+    list(packaging.tags.sys_tags())
     importlib.metadata.entry_points()
     list(importlib.metadata.files("pytest") or ())
     warm_imports()
