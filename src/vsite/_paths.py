@@ -71,8 +71,8 @@ def short_hash(text: str) -> int:
     """A stable 32-bit FNV-1a hash of ``text``, for file names under the state directory.
 
     Pure Python on purpose: it names the persistent index at every start-up, where
-    loading zlib for ``crc32`` would cost more than hashing a path here does. Long texts
-    (an in-memory manifest's roots) are rare and cost a few ms.
+    loading zlib for ``crc32`` would cost more than hashing a path here does. Meant for
+    short texts (paths): it costs about 0.2 µs a byte.
     """
     value = 0x811C9DC5
     for byte in text.encode("utf-8", "surrogateescape"):

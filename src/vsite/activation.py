@@ -283,17 +283,22 @@ def _site_path(manifest: Manifest) -> str:
     """
     from vsite._paths import short_hash, state_dir
 
-    # Named after the manifest file (short: no zlib to load at start-up); a manifest
-    # made in code may have no file, so its roots name it.
-    if not os.path.isabs(manifest.source):
-        key = "\0".join(root.path for root in manifest.roots)
+    if os.path.isabs(manifest.source):
+        # Named after the manifest file: a short text, hashed without loading zlib
+        # (the boot path always has a file).
+        number = short_hash(manifest.source)
     else:
-        key = manifest.source
+        # A manifest made in code may have no file: its roots name it, and thousands of
+        # root paths are too long for a hash in pure Python.
+        import zlib
+
+        key = "\0".join(root.path for root in manifest.roots)
+        number = zlib.crc32(key.encode("utf-8", "surrogateescape"))
     try:
         base = state_dir()
     except OSError:  # no safe per-user directory: nothing can exist below a device file
         base = os.devnull
-    return os.path.join(base, f"site-{short_hash(key):08x}")
+    return os.path.join(base, f"site-{number:08x}")
 
 
 def _site_position() -> int:
