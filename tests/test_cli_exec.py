@@ -21,6 +21,7 @@ import pytest
 
 import vsite
 from tests.builders import make_root, write_manifest, write_tree
+from tests.children import child_env
 from vsite._startup import BOOT_DIR, boot_pythonpath
 from vsite.cli import _isolating_option
 
@@ -41,14 +42,6 @@ print(json.dumps({
     "manifest": handle.manifest.source if handle else None,
 }))
 """
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """This environment without PYTHONPATH or a manifest, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VSITE_MANIFEST")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
-    return env
 
 
 def vsite_exec(

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.builders import make_root, write_manifest, write_tree
+from tests.children import child_env
 
 VSITE = [sys.executable, "-m", "vsite"]
 
@@ -43,13 +44,6 @@ print(json.dumps({
     "main_is_this_module": _main.__dict__ is _g,
 }))
 """
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VSITE_MANIFEST")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
-    return env
 
 
 def run(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders import make_root, write_manifest, write_tree
+from tests.children import child_env
 from vsite.index import SiteIndex, build_index
 from vsite.manifest import Manifest
 from vsite.scripts import Script, find_script, interpreter
@@ -63,13 +64,6 @@ SCRIPTS = {
     f"{NAME}-cwd": "tool:imports_from_cwd",
     f"{NAME}-nested": "tool:Commands.nested [cli]",
 }
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VSITE_MANIFEST")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
-    return env
 
 
 def vsite_exec(

@@ -18,19 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.builders import compile_extension, make_root, write_manifest, write_tree
+from tests.children import child_env
 from vsite._startup import BOOT_DIR, ENV_MANIFEST, activate_from_environment
 from vsite.activation import active
 
 VSITE = [sys.executable, "-m", "vsite"]
 
 HEAVY = ("argparse", "packaging", "pytest", "_pytest", "setuptools", "pkg_resources")
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", ENV_MANIFEST)}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
-    return env
 
 
 def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

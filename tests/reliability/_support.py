@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.children import child_env
+
 VSITE = [sys.executable, "-m", "vsite"]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """This environment without PYTHONPATH or an active manifest, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VSITE_MANIFEST")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
-    return env
 
 
 def run(

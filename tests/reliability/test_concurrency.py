@@ -21,8 +21,8 @@ import pytest
 
 import vsite
 from tests.builders import make_root, write_manifest
+from tests.children import child_env
 from tests.conftest import SysState
-from tests.reliability._support import child_env
 from tests.reliability.conftest import native_manifest
 from vsite.native.gc import collect_garbage
 
