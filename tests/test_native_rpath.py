@@ -111,6 +111,17 @@ def assert_layout(
 # -- scenarios -----------------------------------------------------------------------
 
 
+def torch_like_root(base: Path, ext: bytes, core: bytes) -> Path:
+    """``tpkg/_C`` (rpath ``$ORIGIN/lib``) and ``tpkg/lib/libtcore.so``, as torch lays out."""
+    return make_root(base, "tpkg", {
+        "tpkg": {
+            "__init__.py": "from tpkg._C import value\n",
+            "_C" + EXT: ext,
+            "lib": {"libtcore.so": core},
+        },
+    })  # fmt: skip
+
+
 def torch_to_nvidia(base: Path, dtags: str = "runpath") -> Scenario:
     """torch/_C -> torch/lib/libtorch (``$ORIGIN/../../nvidia/x/lib``) -> nvidia wheel."""
     build = NativeBuild(base / "build")
@@ -121,13 +132,7 @@ def torch_to_nvidia(base: Path, dtags: str = "runpath") -> Scenario:
     )  # fmt: skip
     ext = build.extension("_C", needs=["libtcore.so"], rpath="$ORIGIN/lib", dtags=dtags)
     roots = [
-        make_root(base, "tpkg", {
-            "tpkg": {
-                "__init__.py": "from tpkg._C import value\n",
-                "_C" + EXT: ext,
-                "lib": {"libtcore.so": core},
-            },
-        }),
+        torch_like_root(base, ext, core),
         make_root(base, "ns-x", {"ns": {"x": {"__init__.py": "", "lib": {"libnvx.so.1": nvx}}}}),
     ]  # fmt: skip
     probe = "import tpkg; print(tpkg.value())"
@@ -148,13 +153,7 @@ def transitive(base: Path, dtags: str) -> Scenario:
     )
     ext = build.extension("_C", needs=["libtcore.so"], rpath="$ORIGIN/lib", dtags=dtags)
     roots = [
-        make_root(base, "tpkg", {
-            "tpkg": {
-                "__init__.py": "from tpkg._C import value\n",
-                "_C" + EXT: ext,
-                "lib": {"libtcore.so": core},
-            },
-        }),
+        torch_like_root(base, ext, core),
         make_root(base, "ns-x", {"ns": {"x": {"lib": {"libmid.so.1": mid, "libleaf.so.1": leaf}}}}),
     ]  # fmt: skip
     probe = "import tpkg; print(tpkg.value())"
