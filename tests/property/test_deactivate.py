@@ -13,14 +13,13 @@ roots is left in sys.modules.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from hypothesis import given, settings
 
 from tests.property import strategies
-from tests.property.workers import LayoutWorkers, case_request
+from tests.property.workers import LayoutWorkers, run_scenario
 
 # A quarter of the profile's examples: the same generator as the equivalence property,
 # which already spends the full budget on it.
@@ -35,13 +34,8 @@ def test_deactivate_with_purge_leaves_no_trace(
     case_dirs: Iterator[Path],
     extensions: dict[str, bytes],
 ) -> None:
-    base = next(case_dirs)
-    try:
-        roots = strategies.write_scenario(scenario, base, extensions)
-        request = case_request(roots, base)
-        answer = layout_workers.run(request, layouts=("vsite",))["vsite"]
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    _, answers = run_scenario(scenario, layout_workers, next(case_dirs), extensions, ("vsite",))
+    answer = answers["vsite"]
     assert answer["residue"] == {
         "modules": [],
         "path": False,

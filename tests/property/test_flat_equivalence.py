@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 from hypothesis import event, given, note
 
 from tests.property import strategies
-from tests.property.workers import LayoutWorkers, case_request, fingerprint_case
+from tests.property.workers import LayoutWorkers, fingerprint_case, run_scenario
 
 
 @given(scenario=strategies.scenarios())
@@ -42,13 +41,7 @@ def test_vsite_fingerprint_equals_the_flat_one(
     case_dirs: Iterator[Path],
     extensions: dict[str, bytes],
 ) -> None:
-    base = next(case_dirs)
-    try:
-        roots = strategies.write_scenario(scenario, base, extensions)
-        request = case_request(roots, base)
-        answers = layout_workers.run(request)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    request, answers = run_scenario(scenario, layout_workers, next(case_dirs), extensions)
     flat, vsite, naive = (
         fingerprint_case(answers[layout], request) for layout in ("flat", "vsite", "naive")
     )

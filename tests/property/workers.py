@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from typing import IO, Any
 from tests.differential import build_flat, normalise
 from tests.property import strategies
 
-__all__ = ["LayoutWorkers", "fingerprint_case"]
+__all__ = ["LayoutWorkers", "case_request", "fingerprint_case", "run_scenario"]
 
 WORKER = Path(__file__).with_name("_layout_worker.py")
 
@@ -129,6 +130,24 @@ def case_request(roots: list[Path], base: Path) -> dict[str, Any]:
         "spellings": spellings,
         "groups": list(strategies.EP_GROUPS),
     }
+
+
+def run_scenario(
+    scenario: strategies.Scenario,
+    workers: LayoutWorkers,
+    base: Path,
+    extensions: dict[str, bytes],
+    layouts: tuple[str, ...] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``scenario`` under ``base``, run it in ``layouts`` (default: every worker's),
+    remove ``base``; return the request and each layout's answer."""
+    try:
+        roots = strategies.write_scenario(scenario, base, extensions)
+        request = case_request(roots, base)
+        answers = workers.run(request, layouts)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return request, answers
 
 
 def fingerprint_case(answer: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
