@@ -845,14 +845,19 @@ def machine() -> str:
     return f"{platform.system()} {platform.release()}, {model}, {os.cpu_count()} CPUs"
 
 
-def python_version(python: str) -> str:
+def _ask(python: str, expression: str) -> str:
+    """What ``python`` prints for ``expression`` (it has ``sys`` imported)."""
     out = subprocess.run(
-        [python, "-c", "import sys; print(sys.version.split()[0])"],
+        [python, "-c", f"import sys; print({expression})"],
         capture_output=True,
         text=True,
         check=True,
     )
     return out.stdout.strip()
+
+
+def python_version(python: str) -> str:
+    return _ask(python, "sys.version.split()[0]")
 
 
 def git_describe() -> str:
@@ -875,13 +880,7 @@ def git_describe() -> str:
 
 
 def python_tag(python: str) -> str:
-    out = subprocess.run(
-        [python, "-c", "import sys; print('cp%d%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+    return _ask(python, "'cp%d%d' % sys.version_info[:2]")
 
 
 def load_average() -> str:
