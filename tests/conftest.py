@@ -67,14 +67,18 @@ class SysState:
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Farms and index caches of this test session go to its own directory, not /tmp."""
-    saved = os.environ.get("VSITE_DIR")
-    os.environ["VSITE_DIR"] = str(tmp_path_factory.mktemp("state") / "vsite")
+    """Farms, index caches and bytecode of this test session go to its own directory,
+    not /tmp or the user's cache."""
+    state = tmp_path_factory.mktemp("state")
+    wanted = {"VSITE_DIR": state / "vsite", "VSITE_BYTECODE_DIR": state / "bytecode"}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update({name: str(path) for name, path in wanted.items()})
     yield
-    if saved is None:
-        os.environ.pop("VSITE_DIR", None)
-    else:
-        os.environ["VSITE_DIR"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

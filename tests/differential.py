@@ -17,6 +17,9 @@ adds files there to see them appear).
 
 Every absolute path of the flat directory, of any root and of vsite's site entry is
 rewritten to ``<site>`` in the output, so ``<site>/pkg/mod.py`` compares across layouts.
+Bytecode in vsite's per-user cache (``<cache>/<real dir>/mod.<tag>.pyc``, the
+``sys.pycache_prefix`` layout) is first rewritten to where the flat directory keeps it
+(``<real dir>/__pycache__/mod.<tag>.pyc``): ``__cached__`` compares too.
 An object ``{"__set__": [...]}`` in the output becomes the sorted list of its distinct
 items AFTER that rewriting (three portions of ``ns`` in three roots are one
 ``<site>/ns``).
@@ -48,6 +51,7 @@ __all__ = [
     "normalise",
     "run_layouts",
     "run_probe",
+    "uncache",
 ]
 
 LAYOUTS = ("flat", "vsite", "naive")
@@ -208,7 +212,9 @@ def run_probe(
         ) from None
     meta = json.loads(Path(config["meta"]).read_text(encoding="utf-8"))
     prefixes = [*roots, *([flat] if flat is not None else []), *meta["site_paths"]]
-    return Run(layout, normalise(output, prefixes), normalise(result.stderr, prefixes))
+    cache = _bytecode_dir(os.fspath(work / "state"))
+    output, stderr = uncache(output, cache), uncache(result.stderr, cache)
+    return Run(layout, normalise(output, prefixes), normalise(stderr, prefixes))
 
 
 def run_layouts(
@@ -273,6 +279,24 @@ def normalise(value: Any, prefixes: list[Any]) -> Any:
     return _rewrite(value, pattern)
 
 
+def _cache_pattern(cache: str) -> re.Pattern[str]:
+    # <cache>/<real dir>/<module>.<tag>.pyc -> the flat layout's <real dir>/__pycache__/...
+    return re.compile(re.escape(cache) + r"((?:/[^/\s'\",:)\]>]+)*)/([^/\s'\",:)\]>]+\.pyc)")
+
+
+def uncache(value: Any, cache: str) -> Any:
+    """``value`` with every path in vsite's bytecode cache put where flat keeps it."""
+    if not cache:
+        return value
+    if isinstance(value, str):
+        return _cache_pattern(cache).sub(r"\1/__pycache__/\2", value)
+    if isinstance(value, list):
+        return [uncache(item, cache) for item in value]
+    if isinstance(value, dict):
+        return {uncache(k, cache): uncache(v, cache) for k, v in value.items()}
+    return value
+
+
 def _rewrite(value: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(value, str):
         return pattern.sub(SITE, value)
@@ -295,8 +319,13 @@ def _child_env(extra: dict[str, str] | None, state: str) -> dict[str, str]:
     }
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # roots are shared by the three runs
     env["VSITE_DIR"] = state  # farms and caches of this run only
+    env["VSITE_BYTECODE_DIR"] = _bytecode_dir(state)
     env.update(extra or {})
     return env
+
+
+def _bytecode_dir(state: str) -> str:
+    return os.path.join(state, "bytecode")
 
 
 def _diff(results: dict[str, Any]) -> str:

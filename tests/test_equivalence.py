@@ -361,7 +361,6 @@ out = {n: describe(n) for n in ["single", "cext", "compiled", "fastpkg", "fastpk
 out["cext_kind"] = cext.KIND
 out["fastpkg_kind"] = fastpkg.KIND
 out["source"] = inspect.getsource(single.where)
-out["cached_from"] = importlib.util.source_from_cache(single.__cached__)
 emit(out)
 """
     result = assert_equivalent([mods, more], probe(body), tmp_path)
@@ -374,9 +373,9 @@ emit(out)
         "path": None,
         "who": "bytecode",
     }
+    # vsite's is in the per-user cache: tests/differential.py maps it to flat's place.
     assert result["single"]["cached"].startswith("<site>/__pycache__/single.")
     assert result["source"] == "def where():\n    return 'single'\n"
-    assert result["cached_from"] == "<site>/single.py"
 
 
 # -- precedence within one name is the flat directory's ------------------------------------

@@ -85,7 +85,8 @@ class Handle:
             entries = {**entries, **pinned}
         union = UnionDir(portions, registry, entries, mtimes, pinned)
         site = SiteFinder(self.site_path, union)
-        self.path_hook = PathHook(site, registry)
+        owned = frozenset((*index.roots, *(() if self.farm is None else (self.farm.path,))))
+        self.path_hook = PathHook(site, registry, owned)
         self.meta_finder = DistributionFinder(
             self.site_path, list(self.index.dists.values()), self.index.dists
         )

@@ -78,6 +78,7 @@ def run_case(request):
             handle.deactivate(purge=True)
     owned = [request["base"], *site_paths]
     result["site_paths"] = site_paths
+    result["bytecode_dir"] = os.environ.get("VSITE_BYTECODE_DIR", "")
     # What a purging deactivate() left behind (vsite only: the others are undone here).
     result["residue"] = {
         "modules": sorted(n for n in sys.modules if n.partition(".")[0] in tops),

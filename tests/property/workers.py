@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from tests.differential import build_flat, normalise
+from tests.differential import build_flat, normalise, uncache
 from tests.property import strategies
 
 __all__ = ["LayoutWorkers", "case_request", "fingerprint_case", "run_scenario"]
@@ -68,6 +68,7 @@ class LayoutWorkers:
         }
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # the layouts share the roots
         env["VSITE_DIR"] = os.fspath(self.state_dir)  # farms and index caches
+        env["VSITE_BYTECODE_DIR"] = os.fspath(self.state_dir / "bytecode")
         stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
         proc = subprocess.Popen(
             [sys.executable, os.fspath(WORKER), layout],
@@ -157,7 +158,8 @@ def fingerprint_case(answer: dict[str, Any], request: dict[str, Any]) -> dict[st
     one directory per root holding the package, the flat layout one in all.
     """
     prefixes = [*request["roots"], request["flat"], *answer["site_paths"]]
-    found = normalise({k: v for k, v in answer.items() if k != "residue"}, prefixes)
+    kept = {k: v for k, v in answer.items() if k not in ("residue", "bytecode_dir")}
+    found = normalise(uncache(kept, answer["bytecode_dir"]), prefixes)
     found.pop("site_paths")
     for module in found["modules"].values():
         if "path" in module:

@@ -1,10 +1,16 @@
 """The path-entry hook: claims the virtual site's sys.path entry and union portions.
 
-Every other path is declined with ImportError, as the protocol asks, so the stdlib's
+Any other directory inside a root (or the farm) gets the stdlib's FileFinder with the
+site's loaders, so its modules' bytecode is never written into the root either. Every
+other path is declined with ImportError, as the protocol asks, so the stdlib's
 FileFinder keeps serving ordinary directories.
 """
 
 from __future__ import annotations
+
+import os
+
+from vsite._machinery import FileFinder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,21 +68,40 @@ class PortionFinder:
 
 
 class PathHook:
-    """A ``sys.path_hooks`` callable bound to one activation."""
+    """A ``sys.path_hooks`` callable bound to one activation.
 
-    __slots__ = ("registry", "site")
+    ``owned`` are the roots and the farm: a directory below one of them (a package's
+    ``__path__`` entry, a ``.pth`` line's path) is found by a stock FileFinder.
+    """
 
-    def __init__(self, site: SiteFinder, registry: Registry) -> None:
+    __slots__ = ("owned", "registry", "site")
+
+    def __init__(self, site: SiteFinder, registry: Registry, owned: frozenset[str]) -> None:
         self.site = site
         self.registry = registry
+        self.owned = owned
 
     def __repr__(self) -> str:
         return f"vsite.PathHook({self.site.path!r})"
 
-    def __call__(self, path: str) -> SiteFinder | PortionFinder:
+    def __call__(self, path: str) -> SiteFinder | PortionFinder | FileFinder:
         if path == self.site.path:
             return self.site
         claimed = self.registry.portions.get(path)
-        if claimed is None:
-            raise ImportError("not a vsite path", path=path)
-        return PortionFinder(*claimed)
+        if claimed is not None:
+            return PortionFinder(*claimed)
+        if self._owns(path) and os.path.isdir(path):
+            from vsite.finder.union import LOADER_KINDS
+
+            return FileFinder(path, *LOADER_KINDS)
+        raise ImportError("not a vsite path", path=path)
+
+    def _owns(self, path: str) -> bool:
+        """Whether ``path`` lies in a root or the farm: O(depth), whatever the roots."""
+        owned = self.owned
+        parent = os.path.dirname(path)
+        while parent != path:
+            if path in owned:
+                return True
+            path, parent = parent, os.path.dirname(parent)
+        return False

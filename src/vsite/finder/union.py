@@ -17,9 +17,9 @@ from vsite._machinery import (
     SOURCE_SUFFIXES,
     ExtensionFileLoader,
     ModuleSpec,
-    SourceFileLoader,
     SourcelessFileLoader,
 )
+from vsite.finder.bytecode import CachingSourceLoader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,16 +27,20 @@ if TYPE_CHECKING:
     from importlib.abc import FileLoader, Loader
     from typing import Any
 
-__all__ = ["LOADERS", "Registry", "UnionDir"]
+__all__ = ["LOADERS", "LOADER_KINDS", "Registry", "UnionDir"]
+
+
+#: (loader class, its suffixes) in the order FileFinder tries them: the stdlib's own,
+#: with SourceFileLoader replaced by the one that moves only where bytecode lives.
+LOADER_KINDS: tuple[tuple[Any, list[str]], ...] = (
+    (ExtensionFileLoader, EXTENSION_SUFFIXES),
+    (CachingSourceLoader, SOURCE_SUFFIXES),
+    (SourcelessFileLoader, BYTECODE_SUFFIXES),
+)
 
 
 def _loaders() -> tuple[tuple[str, type[FileLoader]], ...]:
-    kinds: list[tuple[Any, list[str]]] = [
-        (ExtensionFileLoader, EXTENSION_SUFFIXES),
-        (SourceFileLoader, SOURCE_SUFFIXES),
-        (SourcelessFileLoader, BYTECODE_SUFFIXES),
-    ]
-    return tuple((suffix, loader) for loader, suffixes in kinds for suffix in suffixes)
+    return tuple((suffix, loader) for loader, suffixes in LOADER_KINDS for suffix in suffixes)
 
 
 #: (suffix, loader class) in the order FileFinder tries them.
