@@ -1,0 +1,314 @@
+"""Bytecode of the site's modules: shipped ``__pycache__`` first, then the per-user cache.
+
+Every child here runs with bytecode writing ON (the machines set
+PYTHONDONTWRITEBYTECODE; it is removed) and its own ``VSITE_BYTECODE_DIR``. Compiles are
+counted with ``sys.audit``'s ``compile`` events, not with anything of vsite's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import py_compile
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.builders import make_root, write_manifest
+from tests.children import child_env
+from tests.reliability._support import listing
+
+TAG = sys.implementation.cache_tag
+
+# Prints what the import of MODULES compiled from source, and where bytecode lives.
+PROBE = """\
+import importlib, json, os, sys, time
+barrier = os.environ.get("PROBE_BARRIER")
+while barrier and not os.path.exists(barrier):  # processes that must import at once
+    time.sleep(0.001)
+compiled = []
+def hook(event, args):
+    if event == "compile" and isinstance(args[1], str) and args[1].endswith(".py"):
+        compiled.append(args[1])
+sys.addaudithook(hook)
+found = {}
+for name in sys.argv[1:]:
+    module = importlib.import_module(name)
+    found[name] = {"cached": module.__cached__, "value": getattr(module, "VALUE", None)}
+import vsite.activation
+handle = vsite.activation.active()
+farm = handle.farm.path if handle is not None and handle.farm is not None else None
+print(json.dumps({"compiled": sorted(compiled), "modules": found, "farm": farm}))
+"""
+
+
+def bytecode_env(cache: Path, **extra: str) -> dict[str, str]:
+    env = child_env(VSITE_BYTECODE_DIR=os.fspath(cache))
+    del env["PYTHONDONTWRITEBYTECODE"]
+    env.update(extra)
+    return env
+
+
+def run_site(
+    manifest: Path, modules: list[str], cache: Path, *python_options: str, **extra: str
+) -> dict[str, Any]:
+    """Import ``modules`` in a fresh ``vsite exec`` child; its probe's answer."""
+    command = [sys.executable, "-m", "vsite", "exec", os.fspath(manifest), "--"]
+    command += [sys.executable, *python_options, "-c", PROBE, *modules]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=bytecode_env(cache, **extra), check=False
+    )
+    assert result.returncode == 0, result.stderr
+    answer: dict[str, Any] = json.loads(result.stdout)
+    answer["stderr"] = result.stderr
+    return answer
+
+
+def pycs(top: Path) -> list[str]:
+    return sorted(os.path.relpath(p, top) for p in map(str, top.rglob("*")) if p.endswith(".pyc"))
+
+
+@pytest.fixture
+def pure_site(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """Two roots without bytecode: a package split over both and a top-level module."""
+    first = make_root(
+        tmp_path,
+        "first",
+        {
+            "pkg": {
+                "__init__.py": "VALUE = 'init'\n",
+                "sub": {"__init__.py": "", "mod.py": "VALUE = 1\n"},
+            }
+        },
+    )
+    second = make_root(tmp_path, "second", {"top.py": "VALUE = 2\n"})
+    return write_manifest(tmp_path / "m.json", [first, second]), [first, second]
+
+
+def test_second_process_compiles_nothing_and_roots_stay_untouched(
+    tmp_path: Path, pure_site: tuple[Path, list[Path]]
+) -> None:
+    manifest, roots = pure_site
+    cache = tmp_path / "bytecode"
+    before = listing(*roots)
+    modules = ["pkg", "pkg.sub.mod", "top"]
+    first = run_site(manifest, modules, cache)
+    sources = [roots[0] / "pkg/__init__.py", roots[0] / "pkg/sub/__init__.py"]
+    sources += [roots[0] / "pkg/sub/mod.py", roots[1] / "top.py"]
+    assert first["compiled"] == sorted(map(str, sources))
+    second = run_site(manifest, modules, cache)
+    assert second["compiled"] == []
+    assert second["modules"]["pkg.sub.mod"]["value"] == 1
+    # __cached__ names the file the bytecode came from: the cache, by the source's real path.
+    cached = second["modules"]["top"]["cached"]
+    assert cached == f"{cache}{roots[1].resolve()}/top.{TAG}.pyc"
+    assert os.path.isfile(cached)
+    assert listing(*roots) == before
+
+    # The naive layout (roots on PYTHONPATH) writes __pycache__ into the roots.
+    naive = subprocess.run(
+        [sys.executable, "-c", "import pkg.sub.mod, top"],
+        env=bytecode_env(cache, PYTHONPATH=os.pathsep.join(map(str, roots))),
+        check=True,
+    )
+    assert naive.returncode == 0
+    assert listing(*roots) != before
+
+
+def test_a_staged_package_shares_its_roots_cache_and_the_farm_gets_none(tmp_path: Path) -> None:
+    native = make_root(
+        tmp_path,
+        "native",
+        {
+            "natpkg": {
+                "__init__.py": "VALUE = 'nat'\n",
+                "helper.py": "VALUE = 3\n",
+                "libfake.so.1": "",
+            }
+        },
+    )
+    manifest = write_manifest(tmp_path / "m.json", [native])
+    cache = tmp_path / "bytecode"
+    before = listing(native)
+    first = run_site(manifest, ["natpkg", "natpkg.helper"], cache)
+    farm = Path(first["farm"])
+    assert first["compiled"] == [str(farm / "natpkg/__init__.py"), str(farm / "natpkg/helper.py")]
+    second = run_site(manifest, ["natpkg", "natpkg.helper"], cache)
+    assert second["compiled"] == []
+    # Imported through the farm, cached under the file's real path: the root's.
+    cached = second["modules"]["natpkg.helper"]["cached"]
+    assert cached == f"{cache}{native.resolve()}/natpkg/helper.{TAG}.pyc"
+    assert [p for p in map(str, farm.rglob("*")) if "__pycache__" in p] == []
+    assert listing(native) == before
+
+
+def test_bytecode_a_root_ships_is_used_and_nothing_is_cached(tmp_path: Path) -> None:
+    root = make_root(tmp_path, "shipped", {"shipped": {"__init__.py": "VALUE = 'shipped'\n"}})
+    source = root / "shipped" / "__init__.py"
+    mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    py_compile.compile(str(source), doraise=True, invalidation_mode=mode)
+    manifest = write_manifest(tmp_path / "m.json", [root])
+    cache = tmp_path / "bytecode"
+    answer = run_site(manifest, ["shipped"], cache)
+    assert answer["compiled"] == []
+    assert answer["modules"]["shipped"]["cached"] == str(
+        root / "shipped" / "__pycache__" / f"__init__.{TAG}.pyc"
+    )
+    assert not cache.exists() or pycs(cache) == []
+
+
+def test_an_edited_source_is_recompiled_once(
+    tmp_path: Path, pure_site: tuple[Path, list[Path]]
+) -> None:
+    manifest, roots = pure_site
+    cache = tmp_path / "bytecode"
+    run_site(manifest, ["top"], cache)
+    top = roots[1] / "top.py"
+    stat = top.stat()
+    top.write_text("VALUE = 7\n", encoding="utf-8")  # the same size
+    os.utime(top, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    edited = run_site(manifest, ["top"], cache)
+    assert edited["modules"]["top"]["value"] == 7
+    assert edited["compiled"] == [str(top)]
+    assert run_site(manifest, ["top"], cache)["compiled"] == []
+
+
+def test_processes_writing_one_entry_at_once_leave_one_complete_file(tmp_path: Path) -> None:
+    body = "".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(2000)) + "VALUE = 'big'\n"
+    root = make_root(tmp_path, "big", {"big.py": body})
+    manifest = write_manifest(tmp_path / "m.json", [root])
+    cache = tmp_path / "bytecode"
+    command = [sys.executable, "-m", "vsite", "exec", os.fspath(manifest), "--"]
+    command += [sys.executable, "-c", PROBE, "big"]
+    barrier = tmp_path / "go"
+    env = bytecode_env(cache, PROBE_BARRIER=str(barrier))
+    children = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(8)
+    ]
+    time.sleep(1.0)  # every child is waiting at the barrier (a slow one only lowers the odds)
+    barrier.touch()
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        assert err == ""
+        assert json.loads(out)["modules"]["big"]["value"] == "big"
+    assert pycs(cache) == [f"{str(root.resolve())[1:]}/big.{TAG}.pyc"]
+    assert run_site(manifest, ["big"], cache)["compiled"] == []
+
+
+def _symlink(path: Path) -> Path:
+    target = path.parent / "elsewhere"
+    target.mkdir(mode=0o700)
+    path.symlink_to(target)
+    return target
+
+
+def _group_writable(path: Path) -> Path:
+    path.mkdir()
+    path.chmod(0o770)
+    return path
+
+
+def _a_file(path: Path) -> Path:
+    path.write_text("", encoding="utf-8")
+    return path
+
+
+def _someone_elses(path: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("only root can make a directory owned by another user")
+    path.mkdir(mode=0o700)
+    os.chown(path, 65534, 65534)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("spoil", "configured"),
+    [
+        (_symlink, "bytecode"),
+        (_group_writable, "bytecode"),
+        (_a_file, "bytecode"),
+        (_a_file, "bytecode/sub"),
+        (_someone_elses, "bytecode"),
+    ],
+    ids=["symlink", "group-writable", "a-file", "below-a-file", "another-owner"],
+)
+def test_an_unusable_cache_compiles_with_one_warning_and_never_fails(
+    tmp_path: Path, pure_site: tuple[Path, list[Path]], spoil: Any, configured: str
+) -> None:
+    manifest, _ = pure_site
+    spoiled = spoil(tmp_path / "bytecode")
+    snapshot = listing(tmp_path / "bytecode") if spoiled.is_dir() else None
+    modules = ["pkg", "pkg.sub.mod", "top"]
+    for _ in range(2):
+        answer = run_site(manifest, modules, tmp_path / configured)
+        assert answer["modules"]["pkg.sub.mod"]["value"] == 1
+        assert len(answer["compiled"]) == 4  # every process compiles: nothing is cached
+        warnings = answer["stderr"].splitlines()
+        assert len(warnings) == 1, answer["stderr"]
+        assert warnings[0].startswith("vsite: bytecode cache not used (")
+    if snapshot is not None:
+        assert listing(tmp_path / "bytecode") == snapshot
+    if spoiled.is_symlink():
+        assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", ["default", "always", "never"])
+def test_hash_based_pycs_follow_check_hash_based_pycs_as_flat_does(
+    tmp_path: Path, mode: str
+) -> None:
+    """A root shipping STALE hash-based bytecode: checked for ``checked``, trusted for
+    ``unchecked`` unless ``--check-hash-based-pycs always``; the same values as the same
+    files in one directory on sys.path."""
+    files = {"checked.py": "VALUE = 'old'\n", "unchecked.py": "VALUE = 'old'\n"}
+    root = make_root(tmp_path, "hashed", files)
+    kinds = {"checked": "CHECKED_HASH", "unchecked": "UNCHECKED_HASH"}
+    for name, kind in kinds.items():
+        invalidation = py_compile.PycInvalidationMode[kind]
+        py_compile.compile(str(root / f"{name}.py"), doraise=True, invalidation_mode=invalidation)
+        (root / f"{name}.py").write_text("VALUE = 'new'\n", encoding="utf-8")
+    flat = tmp_path / "flat"
+    shutil.copytree(root, flat)
+    manifest = write_manifest(tmp_path / "m.json", [root])
+    option = ["--check-hash-based-pycs", mode]
+    expected = subprocess.run(
+        [
+            sys.executable,
+            *option,
+            "-c",
+            "import checked, unchecked; print(checked.VALUE, unchecked.VALUE)",
+        ],
+        env=child_env(PYTHONPATH=str(flat)),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert expected != ["new", "new"] or mode == "always"  # the stale pycs do matter
+    cache = tmp_path / "bytecode"
+    for run in range(2):
+        answer = run_site(manifest, ["checked", "unchecked"], cache, *option)
+        values = [answer["modules"][name]["value"] for name in ("checked", "unchecked")]
+        assert values == expected
+        if run == 1:
+            assert answer["compiled"] == []  # the fresh copy in the cache is used
+
+
+def test_dont_write_bytecode_stops_writes_but_not_reads(
+    tmp_path: Path, pure_site: tuple[Path, list[Path]]
+) -> None:
+    manifest, _ = pure_site
+    cache = tmp_path / "bytecode"
+    assert len(run_site(manifest, ["top"], cache, "-B")["compiled"]) == 1
+    assert not cache.exists()
+    assert len(run_site(manifest, ["top"], cache, PYTHONDONTWRITEBYTECODE="1")["compiled"]) == 1
+    assert not cache.exists()
+    run_site(manifest, ["top"], cache)
+    assert run_site(manifest, ["top"], cache, "-B")["compiled"] == []
