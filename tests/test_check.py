@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,14 @@ import pytest
 from packaging.tags import sys_tags
 
 from tests.builders import make_root, write_manifest, write_record, write_tree
+from tests.children import child_env
+
+TAG = sys.implementation.cache_tag
+
+
+def user_cache(manifest: Path) -> Path:
+    """The per-user bytecode cache the children of a test use (not the real user's)."""
+    return manifest.parent / "user-bytecode"
 
 
 def run_check(manifest: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -22,6 +31,7 @@ def run_check(manifest: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
         timeout=120,
+        env=child_env(VSITE_BYTECODE_DIR=str(user_cache(manifest))),
     )
 
 
@@ -53,12 +63,33 @@ def test_clean_site_exits_0_and_says_ok(tmp_path: Path) -> None:
 
     result = run_check(manifest)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == f"{manifest}: ok\n"
+    # Roots without bytecode are information, as staged native entries are: still ok.
+    assert result.stdout.splitlines() == [
+        f"{manifest}: ok",
+        f"roots without {TAG} bytecode (2):",
+        f"  /roots/0: 1 of 1 modules (root {one})",
+        f"  /roots/1: 1 of 1 modules (root {two})",
+        f"modules in the user bytecode cache: 0 ({user_cache(manifest)})",
+    ]
     assert result.stderr == ""
 
     code, document = check_json(manifest)
     assert code == 0
-    assert document == {"manifest": str(manifest), "ok": True, "findings": [], "staged": []}
+    missing = [
+        {"pointer": "/roots/0", "root": str(one), "modules": 1, "without_bytecode": 1},
+        {"pointer": "/roots/1", "root": str(two), "modules": 1, "without_bytecode": 1},
+    ]
+    assert document == {
+        "manifest": str(manifest),
+        "ok": True,
+        "findings": [],
+        "staged": [],
+        "bytecode": {
+            "cache_tag": TAG,
+            "missing": missing,
+            "user_cache": {"path": str(user_cache(manifest)), "modules": 0},
+        },
+    }
 
 
 def test_json_document_has_a_stable_shape(tmp_path: Path) -> None:
@@ -67,7 +98,7 @@ def test_json_document_has_a_stable_shape(tmp_path: Path) -> None:
 
     code, document = check_json(manifest)
     assert code == 1
-    assert list(document) == ["manifest", "ok", "findings", "staged"]
+    assert list(document) == ["manifest", "ok", "findings", "staged", "bytecode"]
     assert document["ok"] is False
     assert document["findings"] == [
         {
@@ -327,6 +358,54 @@ def test_native_entries_to_stage_are_listed_but_are_no_problem(tmp_path: Path) -
     human = run_check(manifest)
     assert human.returncode == 0
     assert f"  /roots/1: fast (root {plugin})" in human.stdout.splitlines()
+
+
+def test_roots_without_bytecode_and_the_user_cache_are_reported_but_are_no_problem(
+    tmp_path: Path,
+) -> None:
+    bare = make_root(tmp_path, "bare", {"bare": {"__init__.py": "", "a.py": "A = 1", "b.py": ""}})
+    half = make_root(tmp_path, "half", {"half": {"__init__.py": "", "x.py": "X = 1"}})
+    full = make_root(tmp_path, "full", {"full.py": "F = 1"})
+    for source in (half / "half" / "__init__.py", half / "half" / "x.py", full / "full.py"):
+        mode = py_compile.PycInvalidationMode.TIMESTAMP
+        py_compile.compile(str(source), doraise=True, invalidation_mode=mode)  # valid for now
+    os.utime(half / "half" / "x.py", (1_600_000_000, 1_600_000_000))  # x's is stale now
+    manifest = write_manifest(tmp_path / "m.json", [bare, half, full])
+
+    code, document = check_json(manifest)
+    assert (code, document["ok"], document["findings"]) == (0, True, [])
+    assert document["bytecode"] == {
+        "cache_tag": TAG,
+        "missing": [
+            {"pointer": "/roots/0", "root": str(bare), "modules": 3, "without_bytecode": 3},
+            {"pointer": "/roots/1", "root": str(half), "modules": 2, "without_bytecode": 1},
+        ],
+        "user_cache": {"path": str(user_cache(manifest)), "modules": 0},
+    }
+
+    # A process that may write bytecode compiles what the roots lack into the user cache.
+    env = child_env(VSITE_BYTECODE_DIR=str(user_cache(manifest)))
+    del env["PYTHONDONTWRITEBYTECODE"]
+    code_line = "import bare.a, bare.b, half.x, full"
+    command = [sys.executable, "-m", "vsite", "exec", str(manifest), "--", sys.executable]
+    child = subprocess.run(
+        [*command, "-c", code_line], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr
+    assert not (bare / "bare" / "__pycache__").exists()  # never into a root
+
+    code, document = check_json(manifest)
+    assert code == 0
+    assert document["bytecode"]["user_cache"]["modules"] == 4  # bare's 3 and half.x
+    human = run_check(manifest)
+    assert human.returncode == 0
+    assert human.stdout.splitlines() == [
+        f"{manifest}: ok",
+        f"roots without {TAG} bytecode (2):",
+        f"  /roots/0: 3 of 3 modules (root {bare})",
+        f"  /roots/1: 1 of 2 modules (root {half})",
+        f"modules in the user bytecode cache: 4 ({user_cache(manifest)})",
+    ]
 
 
 @pytest.mark.parametrize(

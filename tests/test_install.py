@@ -102,7 +102,9 @@ def test_wheel_is_unpacked_into_a_store_root_named_by_its_hash(tmp_path: Path) -
     assert (info / "INSTALLER").read_text() == "vsite\n"
     assert "alpha/__init__.py,sha256=" in (info / "RECORD").read_text()
     assert (unpacked, reused) == (1, 0)
-    assert not list(Path(root).rglob("*.pyc"))  # no bytecode unless asked
+    # Byte-compiled for this interpreter, as pip does (tests/test_store_bytecode.py).
+    tag = sys.implementation.cache_tag
+    assert [p.name for p in Path(root).rglob("*.pyc")] == [f"__init__.{tag}.pyc"]
 
 
 def test_second_install_of_the_same_wheel_reuses_its_root(tmp_path: Path) -> None:
@@ -141,7 +143,7 @@ def test_scripts_and_data_go_to_sibling_dirs_of_the_root(tmp_path: Path) -> None
     assert sorted(p.name for p in (entry / "bin").iterdir()) == ["helper", "tool"]
     assert (entry / "bin" / "helper").read_text().startswith(f"#!{sys.executable}\n")
     assert (entry / "data" / "share" / "t.txt").read_text() == "x"
-    assert sorted(os.listdir(root)) == ["tool-1.0.dist-info", "tool.py"]
+    assert sorted(os.listdir(root)) == ["__pycache__", "tool-1.0.dist-info", "tool.py"]
     record = (Path(root) / "tool-1.0.dist-info" / "RECORD").read_text()
     assert "../bin/tool," in record
     assert "../data/share/t.txt," in record

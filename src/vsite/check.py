@@ -11,6 +11,7 @@ import os
 import sys
 
 from vsite._names import canonicalize
+from vsite.check_bytecode import BytecodeSurvey, survey_bytecode
 from vsite.errors import ManifestError
 from vsite.manifest import Manifest
 from vsite.scan import RootScan, scan_root
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
     from vsite.index import SiteIndex
     from vsite.manifest import Root
 
-__all__ = ["KINDS", "Finding", "Report", "check", "check_command", "format_report"]
+__all__ = [
+    "KINDS",
+    "Finding",
+    "Report",
+    "check",
+    "check_command",
+    "format_report",
+]
 
 #: Finding kinds in report order, with the heading of their group in human output.
 KINDS = {
@@ -69,18 +77,24 @@ class Report:
     """Everything ``vsite check`` found for one manifest, and what the farm will stage.
 
     ``staged`` lists ``{"name", "pointer", "root"}`` for each root holding a staged entry.
+    ``bytecode`` is informational too, like ``staged``: never a problem.
     """
 
-    __slots__ = ("findings", "manifest", "staged")
+    __slots__ = ("bytecode", "findings", "manifest", "staged")
 
     def __init__(
-        self, manifest: str, findings: list[Finding], staged: list[dict[str, str]]
+        self,
+        manifest: str,
+        findings: list[Finding],
+        staged: list[dict[str, str]],
+        bytecode: BytecodeSurvey,
     ) -> None:
         self.manifest = manifest
         order = list(KINDS)
         # Stable sort: within a kind, findings keep manifest order.
         self.findings = sorted(findings, key=lambda finding: order.index(finding.kind))
         self.staged = staged
+        self.bytecode = bytecode
 
     @property
     def ok(self) -> bool:
@@ -92,6 +106,7 @@ class Report:
             "ok": self.ok,
             "findings": [finding.as_dict() for finding in self.findings],
             "staged": self.staged,
+            "bytecode": self.bytecode.as_dict(),
         }
 
 
@@ -141,7 +156,7 @@ def check(manifest: Manifest) -> Report:
     findings.extend(_tag_findings(used, scans))
     findings.extend(_pth_findings(index, by_path))
     findings.extend(_file_conflicts(used, scans))
-    return Report(manifest.source, findings, _staged(index, by_path))
+    return Report(manifest.source, findings, _staged(index, by_path), survey_bytecode(used))
 
 
 def format_report(report: Report) -> str:
@@ -163,6 +178,7 @@ def format_report(report: Report) -> str:
             f"  {entry['pointer']}: {entry['name']} (root {entry['root']})"
             for entry in report.staged
         )
+    lines.extend(report.bytecode.lines())
     return "".join(line + "\n" for line in lines)
 
 

@@ -88,15 +88,24 @@ def _parser() -> argparse.ArgumentParser:
         "install",
         help="unpack wheels into the shared store (each once) and write a manifest",
         description="Unpack wheel files, and the wheels pip downloads for REQUIREMENTs, "
-        "each once into a content-addressed store; roots already there are reused.",
+        "each once into a content-addressed store; roots already there are reused. Each "
+        "root is byte-compiled for this interpreter, as pip does (a reused root that holds "
+        "no bytecode of this interpreter gets it, where the store can be written).",
     )
     install.add_argument("items", nargs="*", metavar="WHEEL|REQUIREMENT")
     install.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE")
     install.add_argument("-o", "--output", required=True, metavar="MANIFEST")
     install.add_argument("--store", help="store directory (default: ~/.cache/vsite/store)")
     install.add_argument("--no-deps", action="store_true", help="do not resolve dependencies")
-    install.add_argument("--compile", action="store_true", help="write bytecode on unpacking")
-    install.set_defaults(func=_install)
+    install.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_false",
+        help="write no bytecode (modules are then compiled once per user, at first import)",
+    )
+    # Compiling became the default; old scripts that still ask for it keep working.
+    install.add_argument("--compile", dest="compile", action="store_true", help=argparse.SUPPRESS)
+    install.set_defaults(func=_install, compile=True)
 
     gc = commands.add_parser(
         "gc",
@@ -261,7 +270,7 @@ def _check(options: argparse.Namespace) -> int:
 def _install(options: argparse.Namespace) -> int:
     from vsite.install import install_command
 
-    return install_command(
+    result = install_command(
         options.items,
         options.requirement,
         options.output,
@@ -269,6 +278,13 @@ def _install(options: argparse.Namespace) -> int:
         compile_bytecode=options.compile,
         no_deps=options.no_deps,
     )
+    added = f", {result.bytecode_added} given bytecode" if result.bytecode_added else ""
+    print(
+        f"vsite: {len(result.entries)} roots ({result.unpacked} unpacked, {result.reused} "
+        f"reused{added}) in {result.seconds:.1f} s; store {result.store}; "
+        f"wrote {result.manifest}"
+    )
+    return 0
 
 
 def _gc(options: argparse.Namespace) -> int:

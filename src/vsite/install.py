@@ -5,7 +5,8 @@ dependencies not resolved) and from requirements, which ``pip download
 --only-binary=:all:`` resolves with this interpreter. Every wheel is checked (file
 name, tags against this interpreter, duplicate distributions) before any is unpacked;
 RECORD names and hashes are checked while unpacking. A root already in the store is
-reused, not unpacked again.
+reused, not unpacked again. Roots are byte-compiled for this interpreter unless asked
+not to, a reused root too when it holds no bytecode of this interpreter yet.
 
 Tooling path: imports ``packaging`` and ``installer``; activation never imports this.
 """
@@ -20,6 +21,7 @@ import time
 
 from vsite.compose import RootEntry, manifest_text, write_manifest
 from vsite.store import Store, StoreEntry, WheelError, default_store, wheel_sha256
+from vsite.store_bytecode import BYTECODE_TAG
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,15 +51,23 @@ class Wheel:
 
 
 class InstallResult:
-    """What an install did: the store entries in manifest order, and how each came."""
+    """What an install did: the store entries in manifest order, and how each came.
 
-    __slots__ = ("entries", "reused", "seconds", "unpacked")
+    ``bytecode_added`` counts the reused entries that this install gave this
+    interpreter's bytecode; ``store`` and ``manifest`` are set by :func:`install_command`,
+    whose ``seconds`` include resolving requirements.
+    """
+
+    __slots__ = ("bytecode_added", "entries", "manifest", "reused", "seconds", "store", "unpacked")
 
     def __init__(self) -> None:
         self.entries: list[StoreEntry] = []
         self.unpacked = 0
         self.reused = 0
+        self.bytecode_added = 0
         self.seconds = 0.0
+        self.store = ""
+        self.manifest = ""
 
 
 def check_wheels(paths: Sequence[str]) -> list[Wheel]:
@@ -158,16 +168,18 @@ def install(
     wheels: Sequence[Wheel],
     store: Store,
     *,
-    compile_bytecode: bool = False,
+    compile_bytecode: bool = True,
     progress: Progress | None = None,
     jobs: int | None = None,
 ) -> InstallResult:
     """Put every wheel into ``store``, unpacking (``jobs`` at a time) those not there.
 
+    With ``compile_bytecode``, every root holds this interpreter's bytecode: compiled on
+    unpacking, or added to a reused entry that lacks it (where the store can be written).
     Entries come back in the order of ``wheels``. On the first failure the wheels not
     yet started are not unpacked, and the error propagates once the others finish.
     """
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
     result = InstallResult()
     started = time.monotonic()
@@ -182,22 +194,31 @@ def install(
         if progress is not None:
             progress.done(count, f"{action} {wheels[number].filename}")
 
+    def unpack(number: int, sha256: str) -> tuple[StoreEntry, bool]:
+        path = wheels[number].path
+        return store.add(path, sha256, compile_bytecode=compile_bytecode), False
+
+    def reuse(entry: StoreEntry) -> tuple[StoreEntry, bool]:
+        return entry, store.add_bytecode(entry)
+
     # Zip inflation, hashing and file writes release the GIL: threads overlap them.
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         hashes = list(pool.map(lambda wheel: store.wheel_sha256(wheel.path), wheels))
-        pending = {}
+        pending: dict[Future[tuple[StoreEntry, bool]], int] = {}
+        reusing: set[int] = set()
         for number, sha256 in enumerate(hashes):
             entry = store.get(sha256)
-            if entry is not None:
+            if entry is None:
+                pending[pool.submit(unpack, number, sha256)] = number
+            elif compile_bytecode and entry.lacks_bytecode():
+                pending[pool.submit(reuse, entry)] = number
+                reusing.add(number)
+            else:
                 result.reused += 1
                 finished(number, entry, "reused")
-                continue
-            future = pool.submit(
-                store.add, wheels[number].path, sha256, compile_bytecode=compile_bytecode
-            )
-            pending[future] = number
-        if progress is not None and pending:
-            progress.update(count, f"unpacking {len(pending)} wheels")
+        unpacking = len(pending) - len(reusing)
+        if progress is not None and unpacking:
+            progress.update(count, f"unpacking {unpacking} wheels")
         while pending:
             done, _ = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
@@ -210,8 +231,17 @@ def install(
                     if progress is not None:
                         progress.close()
                     raise error
-                result.unpacked += 1
-                finished(number, future.result(), "unpacked")
+                entry, added = future.result()
+                if number not in reusing:
+                    result.unpacked += 1
+                    finished(number, entry, "unpacked")
+                    continue
+                result.reused += 1
+                if added:
+                    result.bytecode_added += 1
+                    finished(number, entry, f"reused (+{BYTECODE_TAG} bytecode)")
+                else:
+                    finished(number, entry, "reused")
     result.entries = [entry for entry in entries if entry is not None]
     result.seconds = time.monotonic() - started
     if progress is not None:
@@ -229,11 +259,14 @@ def install_command(
     output: str,
     *,
     store_path: str | None = None,
-    compile_bytecode: bool = False,
+    compile_bytecode: bool = True,
     no_deps: bool = False,
     stream: TextIO | None = None,
-) -> int:
-    """The ``vsite install`` command: ``items`` are wheel files or requirement strings."""
+) -> InstallResult:
+    """The ``vsite install`` command: ``items`` are wheel files or requirement strings.
+
+    Progress goes to ``stream`` (stdout); the result, for the CLI to report.
+    """
     out = sys.stdout if stream is None else stream
     started = time.monotonic()
     files = [item for item in items if item.endswith(".whl") and os.path.isfile(item)]
@@ -254,12 +287,9 @@ def install_command(
     base = os.path.dirname(output)
     absolute = os.path.commonpath([store.path, base]) != base
     write_manifest(manifest_text(manifest_roots(result.entries), output, absolute=absolute), output)
-    elapsed = time.monotonic() - started
-    out.write(
-        f"vsite: {len(result.entries)} roots ({result.unpacked} unpacked, {result.reused} "
-        f"reused) in {elapsed:.1f} s; store {store.path}; wrote {output}\n"
-    )
-    return 0
+    result.seconds = time.monotonic() - started
+    result.store, result.manifest = store.path, output
+    return result
 
 
 class Progress:

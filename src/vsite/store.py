@@ -7,7 +7,8 @@ Layout (``STORE`` defaults to ``${XDG_CACHE_HOME:-~/.cache}/vsite/store``)::
         bin/             the scripts scheme (console-script launchers, .data/scripts)
         include/         the headers scheme
         data/            the data scheme (what a venv would put under sys.prefix)
-        wheel.json       {"wheel": file name, "name", "version", "sha256"}
+        wheel.json       {"wheel": file name, "name", "version", "sha256", "bytecode"}
+    STORE/locks/<sha256>.lock   taken while bytecode is added to an existing entry
 
 Only ``site-packages/`` goes into a manifest; the siblings exist only when the wheel
 has files for them. RECORD lists the siblings relative to the root (``../bin/x``), as
@@ -19,6 +20,13 @@ An entry is unpacked into ``STORE/wheels/.tmp-*`` and renamed into place only wh
 complete and read-only, so a crash leaves no partial entry under a key (stale temp
 dirs are removed by the next unpack), and two processes unpacking the same wheel race
 harmlessly: the second rename fails and its copy is discarded.
+
+Bytecode: the root is byte-compiled for the interpreter that unpacks it (as pip does),
+and an interpreter that later installs the same wheel adds its own to the entry;
+``bytecode`` in wheel.json lists the cache tags the entry holds. Only ``vsite install``
+writes the store, never a process running in a site; where the entry cannot be written
+(another user's store, a read-only mount) nothing is added and the runtime's per-user
+cache (:mod:`vsite.finder.bytecode`) covers that interpreter.
 
 Tooling path: imports ``installer`` and ``packaging``; activation never imports this.
 """
@@ -44,10 +52,11 @@ from installer.records import parse_record_file
 from installer.sources import WheelContentElement, WheelFile
 
 from vsite.errors import VsiteError
+from vsite.store_bytecode import BYTECODE_TAG, compile_root, locked, writable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "ENTRY_FILE",
@@ -92,19 +101,32 @@ def wheel_sha256(path: str) -> str:
 class StoreEntry:
     """One unpacked wheel in the store."""
 
-    __slots__ = ("name", "path", "sha256", "version", "wheel")
+    __slots__ = ("bytecode", "name", "path", "sha256", "version", "wheel")
 
-    def __init__(self, path: str, sha256: str, wheel: str, name: str, version: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        sha256: str,
+        wheel: str,
+        name: str,
+        version: str,
+        bytecode: Iterable[str] = (),
+    ) -> None:
         self.path = path
         self.sha256 = sha256
         self.wheel = wheel  # the wheel's file name
         self.name = name  # distribution name as the wheel file spells it
         self.version = version
+        self.bytecode = tuple(bytecode)  # cache tags whose bytecode the root holds
 
     @property
     def root(self) -> str:
         """The directory to list in a manifest."""
         return os.path.join(self.path, ROOT_DIR)
+
+    def lacks_bytecode(self) -> bool:
+        """Whether this interpreter could compile bytecode the root does not hold."""
+        return BYTECODE_TAG is not None and BYTECODE_TAG not in self.bytecode
 
     def __repr__(self) -> str:
         return f"StoreEntry({self.wheel!r}, {self.path!r})"
@@ -155,16 +177,21 @@ class Store:
             return None
         if not os.path.isdir(os.path.join(path, ROOT_DIR)):
             return None
-        return StoreEntry(path, sha256, data["wheel"], data["name"], data["version"])
+        tags = data.get("bytecode")  # absent from entries written before it was recorded
+        bytecode = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+        return StoreEntry(path, sha256, data["wheel"], data["name"], data["version"], bytecode)
 
-    def add(self, wheel: str, sha256: str, *, compile_bytecode: bool = False) -> StoreEntry:
+    def add(self, wheel: str, sha256: str, *, compile_bytecode: bool = True) -> StoreEntry:
         """Unpack ``wheel`` (whose hash is ``sha256``) unless present; return its entry.
 
         The wheel's RECORD is checked, names and hashes, while unpacking; any problem
-        raises WheelError and leaves nothing in the store.
+        raises WheelError and leaves nothing in the store. With ``compile_bytecode``,
+        the root holds this interpreter's bytecode (added to an entry already there).
         """
         existing = self.get(sha256)
         if existing is not None:
+            if compile_bytecode:
+                self.add_bytecode(existing)
             return existing
         try:
             os.makedirs(self.wheels, exist_ok=True)
@@ -176,11 +203,14 @@ class Store:
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.wheels)
         try:
             os.chmod(tmp, self._mode)  # mkdtemp's 0700 would hide a shared store
-            name, version = _unpack(wheel, tmp, self.entry_path(sha256), compile_bytecode)
+            name, version = _unpack(wheel, tmp)
+            tags = []
+            if compile_bytecode and BYTECODE_TAG is not None:
+                final_root = os.path.join(self.entry_path(sha256), ROOT_DIR)
+                compile_root(os.path.join(tmp, ROOT_DIR), final_root)
+                tags.append(BYTECODE_TAG)
             info = {"wheel": os.path.basename(wheel), "name": name, "version": version}
-            info["sha256"] = sha256
-            with open(os.path.join(tmp, ENTRY_FILE), "w", encoding="utf-8") as stream:
-                json.dump(info, stream, indent=1)
+            _write_entry_file(tmp, {**info, "sha256": sha256, "bytecode": tags})
             _make_read_only(tmp)
             try:
                 os.rename(tmp, self.entry_path(sha256))
@@ -190,6 +220,8 @@ class Store:
                 if entry is None:
                     raise
                 _remove(tmp)
+                if compile_bytecode:
+                    self.add_bytecode(entry)
                 return entry
         except BaseException:
             _remove(tmp)
@@ -197,6 +229,43 @@ class Store:
         entry = self.get(sha256)
         assert entry is not None
         return entry
+
+    def add_bytecode(self, entry: StoreEntry) -> bool:
+        """Compile this interpreter's bytecode into ``entry``'s root if it lacks it.
+
+        True when this call added it. Under a lock, so two installers never compile
+        into one entry at once; each .pyc appears whole (written aside, then renamed);
+        the entry's modes are put back as they were, and the tag is recorded only
+        once every module is compiled, so after a crash midway the next install of the
+        wheel compiles again and makes the entry read-only again. An entry this user
+        cannot write is left as it is (False): the runtime's per-user cache compiles
+        for this interpreter. Bytecode written before tags were recorded (timestamp pycs
+        of ``--compile``) is replaced.
+        """
+        if not entry.lacks_bytecode():
+            return False
+        assert BYTECODE_TAG is not None
+        try:
+            with locked(os.path.join(self.path, "locks", f"{entry.sha256}.lock")):
+                current = self.get(entry.sha256)  # another installer may have added it
+                if current is None or not current.lacks_bytecode():
+                    entry.bytecode = () if current is None else current.bytecode
+                    return False
+                tags = [*current.bytecode, BYTECODE_TAG]
+                with writable(current.path, current.root):
+                    compile_root(current.root, current.root)
+                    info = {
+                        "wheel": current.wheel,
+                        "name": current.name,
+                        "version": current.version,
+                        "sha256": current.sha256,
+                        "bytecode": tags,
+                    }
+                    _write_entry_file(current.path, info)
+        except OSError:
+            return False  # not ours to write: see the docstring
+        entry.bytecode = tuple(tags)
+        return True
 
     def _remove_stale_tmp(self) -> None:
         """Temp dirs left by a crash long ago (a live unpack is never a day old)."""
@@ -218,22 +287,37 @@ class Store:
 
 def _write_memo(memo: str, digest: str) -> None:
     """Remember ``digest`` at ``memo`` atomically; a store we cannot write is no error."""
-    temp = f"{memo}.{os.getpid()}.{id(digest):x}.tmp"
     try:
         os.makedirs(os.path.dirname(memo), exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with open(fd, "w", encoding="ascii") as stream:
-            stream.write(digest)
-        os.replace(temp, memo)
+        _write_atomic(memo, digest.encode("ascii"), 0o644)
+    except OSError:
+        pass
+
+
+def _write_entry_file(entry: str, info: Mapping[str, object]) -> None:
+    """Write ``entry``'s wheel.json (read-only) atomically: readers see old or new."""
+    text = json.dumps(info, indent=1).encode("utf-8")
+    _write_atomic(os.path.join(entry, ENTRY_FILE), text, 0o444)
+
+
+def _write_atomic(path: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` through a temp file renamed over it; OSError on failure."""
+    temp = f"{path}.{os.getpid()}.{id(data):x}.tmp"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with open(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temp, path)
     except OSError:
         try:
             os.unlink(temp)
         except OSError:
             pass
+        raise
 
 
-def _unpack(wheel: str, entry: str, final: str, compile_bytecode: bool) -> tuple[str, str]:
-    """Install ``wheel`` into the entry dir ``entry`` (renamed to ``final`` later)."""
+def _unpack(wheel: str, entry: str) -> tuple[str, str]:
+    """Install ``wheel`` into the entry dir ``entry`` (renamed into place later)."""
     label = os.path.basename(wheel)
     root = os.path.join(entry, ROOT_DIR)
     schemes = {"purelib": root, "platlib": root}
@@ -256,11 +340,6 @@ def _unpack(wheel: str, entry: str, final: str, compile_bytecode: bool) -> tuple
         raise WheelError(f"{label}: not a valid wheel: {_describe(exc)}") from None
     except OSError as exc:
         raise StoreError(f"{label}: cannot unpack into {entry}: {exc.strerror or exc}") from None
-    if compile_bytecode:
-        import compileall
-
-        # ddir: tracebacks of code compiled here name the final location.
-        compileall.compile_dir(root, ddir=os.path.join(final, ROOT_DIR), quiet=2)
     return name, version
 
 

@@ -44,7 +44,15 @@ if TYPE_CHECKING:
     # (where the bytecode is, its contents or None when there is none yet)
     Found = tuple[str, bytes | None]
 
-__all__ = ["ENV_DIR", "CachingSourceLoader", "UserCache", "default_cache_dir", "user_cache"]
+__all__ = [
+    "ENV_DIR",
+    "CachingSourceLoader",
+    "UserCache",
+    "default_cache_dir",
+    "is_fresh",
+    "read_bytecode",
+    "user_cache",
+]
 
 ENV_DIR = "VSITE_BYTECODE_DIR"
 
@@ -116,14 +124,14 @@ class UserCache:
         ``shipped`` is the stdlib's place (``cache_from_source``). Bytecode found beside
         the source but stale for it is passed over, so the cache's fresh copy is used.
         """
-        data = _read(shipped)
-        if data is not None and _fresh(data, source):
+        data = read_bytecode(shipped)
+        if data is not None and is_fresh(data, source):
             return shipped, data
         real = self.real_path(source)
         if real != source:
             beside_real = cache_from_source(real)
-            data = _read(beside_real)
-            if data is not None and _fresh(data, real):
+            data = read_bytecode(beside_real)
+            if data is not None and is_fresh(data, real):
                 return beside_real, data
         base = self.base(create=False)
         if base is None:
@@ -132,7 +140,7 @@ class UserCache:
                 return shipped, None
             return self.location(source, os.path.basename(shipped), location), None
         location = self.location(source, os.path.basename(shipped), base)
-        return location, _read(location)
+        return location, read_bytecode(location)
 
     def store(self, source: str, shipped: str, data: ReadableBuffer) -> None:
         """Write ``data`` to the cache atomically: a reader sees all of it or nothing."""
@@ -206,7 +214,7 @@ def _check_private(path: str) -> None:
         raise OSError(f"refusing {path}: writable by group or others")
 
 
-def _read(path: str) -> bytes | None:
+def read_bytecode(path: str) -> bytes | None:
     try:
         # open_code, as the stdlib's loaders open code: audit hooks see the same opens.
         with io.open_code(path) as stream:
@@ -215,7 +223,7 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def _fresh(data: bytes, source: str) -> bool:
+def is_fresh(data: bytes, source: str) -> bool:
     """Whether bytecode found beside ``source`` would pass the stdlib's validation.
 
     Only to choose between the root's copy and the cache's: the stdlib validates again
