@@ -83,12 +83,18 @@ def listing(*roots: Path) -> dict[str, tuple[str, int, int, int]]:
 NOBODY = 65534
 
 
-def as_other_user(func: Callable[[], object]) -> object:
-    """Run ``func`` in a forked child that dropped to uid/gid 65534 (nobody); return its
-    result, or re-raise its exception here. Skip unless running as root on POSIX (only
-    root can drop to another user, and root itself is never denied by permissions)."""
+def require_root() -> None:
+    """Skip unless this process is root on POSIX: only root can hand files to another
+    user and drop to it, and root itself is never denied by permissions. Call it before
+    any ``chown``, which fails (an error, not a skip) for everyone else."""
     if not hasattr(os, "fork") or os.geteuid() != 0:
         pytest.skip("needs root to drop to another user (permissions never deny root)")
+
+
+def as_other_user(func: Callable[[], object]) -> object:
+    """Run ``func`` in a forked child that dropped to uid/gid 65534 (nobody); return its
+    result, or re-raise its exception here. Skips unless running as root on POSIX."""
+    require_root()
     import pickle
     import traceback
 
@@ -126,7 +132,9 @@ def as_other_user(func: Callable[[], object]) -> object:
 
 
 def owned_by_nobody(path: Path, mode: int = 0o700) -> Path:
-    """Create the directory ``path`` owned by nobody with ``mode``; return it."""
+    """Create the directory ``path`` owned by nobody with ``mode``; return it (skips
+    unless root)."""
+    require_root()
     path.mkdir(mode=mode)
     os.chown(path, NOBODY, NOBODY)
     path.chmod(mode)

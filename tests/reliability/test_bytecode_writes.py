@@ -14,6 +14,7 @@ from tests.reliability._support import (
     as_other_user,
     listing,
     owned_by_nobody,
+    require_root,
     warm_for_other_user,
 )
 
@@ -21,6 +22,7 @@ from tests.reliability._support import (
 def test_roots_and_farm_are_never_written_by_a_user_who_owns_them(
     extension_bytes: bytes, shared_tmp: Path
 ) -> None:
+    require_root()
     tree = {
         "ownnat": {
             "__init__.py": "from .rel_ext import KIND\n",

@@ -68,9 +68,10 @@ def _prepare(shared: Path, flaw: str) -> Path:
         target = shared / "attacker-target"
         target.mkdir(mode=0o777)
         target.chmod(0o777)
-        os.chown(target, NOBODY, NOBODY)
         planted.symlink_to(target)
-        os.lchown(planted, NOBODY, NOBODY)
+        if os.geteuid() == 0:  # the attacker's own; a symlink is refused whoever owns it
+            os.chown(target, NOBODY, NOBODY)
+            os.lchown(planted, NOBODY, NOBODY)
     elif flaw == "owned-by-another-user":
         planted.mkdir(mode=0o700)
         os.chown(planted, NOBODY, NOBODY)

@@ -21,6 +21,7 @@ from tests.reliability._support import (
     as_other_user,
     listing,
     owned_by_nobody,
+    require_root,
     run,
     warm_for_other_user,
 )
@@ -72,6 +73,7 @@ def _use_the_site(manifest: Path) -> dict[str, object]:
 def test_read_only_roots_of_their_owner_activate_and_are_never_written(
     shared_tmp: Path, extension_bytes: bytes
 ) -> None:
+    require_root()
     manifest, roots = _site(shared_tmp, extension_bytes)
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
