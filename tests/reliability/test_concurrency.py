@@ -104,7 +104,7 @@ STOPS = {
         "    link = real(mode)\n"
         "    def stop(target, dest):\n"
         "        link(target, dest)\n"
-        "        stop_here()\n"
+        "        stop_here('linking')\n"
         "    return stop\n"
         "farm._linker = linker\n"
     ),
@@ -113,7 +113,7 @@ STOPS = {
         "real = farm._build\n"
         "def build(*args):\n"
         "    fd = real(*args)\n"
-        "    stop_here()\n"
+        "    stop_here('before-rename')\n"
         "farm._build = build\n"
     ),
     "writing-the-index": (
@@ -121,22 +121,24 @@ STOPS = {
         "real = cache.encode\n"
         "def encode(index):\n"
         "    real(index)\n"
-        "    stop_here()\n"
+        "    stop_here('writing-the-index')\n"
         "cache.encode = encode\n"
     ),
     "holding-the-farm": "",
 }
 
+# Each stop names its stage, so a patch that no longer reaches its stage (a renamed
+# function) stops only at the end, says "holding-the-farm", and fails the test.
 KILLED = """
 import sys, time
-def stop_here():
-    print("stopped", flush=True)
+def stop_here(stage):
+    print("stopped", stage, flush=True)
     time.sleep(3600)
 {stop}
 import vsite
 vsite.activate(sys.argv[1])
 import relnat0
-stop_here()
+stop_here("holding-the-farm")
 """
 
 
@@ -148,7 +150,11 @@ def test_a_process_killed_while_building_leaves_nothing_that_breaks_the_next(
     state = tmp_path / "state"
     victim = _spawn(KILLED.format(stop=STOPS[stage]), manifest, state)
     assert victim.stdout is not None
-    assert victim.stdout.readline() == "stopped\n", victim.stderr.read()  # type: ignore[union-attr]
+    stopped = victim.stdout.readline()
+    if stopped != f"stopped {stage}\n":
+        victim.kill()  # before reading its stderr: it may be asleep at another stop
+        _, errors = victim.communicate(timeout=60)
+        pytest.fail(f"the victim did not stop at {stage!r} (it said {stopped!r}):\n{errors}")
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=60)
     assert victim.returncode == -signal.SIGKILL
