@@ -1,15 +1,48 @@
-"""Shared fixtures: in-process tests leave the interpreter as they found it."""
+"""Shared fixtures: in-process tests leave the interpreter as they found it.
+
+``require_or_skip`` is the one place that decides whether a real-wheel suite that cannot
+get what it needs fails (required mode: ``CI=true``, or ``VSITE_REQUIRE_REAL_WHEELS=1``)
+or skips with the reason (a newcomer's machine without the wheels).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from vsite.activation import active, deactivate
+
+#: "1" makes the real-wheel suites required, "0" optional; unset, ``CI=true`` decides.
+REQUIRE_REAL_WHEELS = "VSITE_REQUIRE_REAL_WHEELS"
+
+
+def required_mode() -> str | None:
+    """The setting that makes the real-wheel suites required here, or None when they may skip."""
+    value = os.environ.get(REQUIRE_REAL_WHEELS, "")
+    if value == "1":
+        return f"{REQUIRE_REAL_WHEELS}=1"
+    if value == "0":
+        return None
+    if value:
+        raise pytest.UsageError(f"{REQUIRE_REAL_WHEELS}={value!r}: use 1 (required) or 0")
+    ci = os.environ.get("CI", "")
+    return f"CI={ci}" if ci.lower() in ("true", "1") else None
+
+
+def require_or_skip(reason: str) -> NoReturn:
+    """Something a real-wheel suite needs cannot be had: a failure carrying ``reason`` in
+    required mode (CI), a skip carrying it on one line (as ``-rs`` shows it) elsewhere.
+    Not for skips about the interpreter or platform, which stay skips everywhere."""
+    why = required_mode()
+    if why is not None:
+        note = f"[required because {why}; {REQUIRE_REAL_WHEELS}=0 skips instead]"
+        pytest.fail(f"{reason}\n{note}", pytrace=False)
+    one_line = " | ".join(line.strip() for line in reason.splitlines() if line.strip())
+    pytest.skip(f"{one_line} (a failure under CI=true or {REQUIRE_REAL_WHEELS}=1)")
 
 
 class SysState:

@@ -5,7 +5,8 @@ every wheel (on PYTHONPATH, ahead of the interpreter's site-packages like a venv
 once with ``--vsite-manifest`` over one root per wheel; the outcome counts and the
 failing tests must be the same. The wheels (jsonschema, its dependencies and jsonpath-ng,
 which its tests import) come from ``pip download`` for this interpreter into a cache
-outside the repository (``VSITE_TESTS_CACHE``, default ~/.cache/vsite-tests). The
+outside the repository (``VSITE_TESTS_CACHE``, default ~/.cache/vsite-tests); when they
+cannot be had the tests skip, or fail in required mode (tests/conftest.py). The
 JSON-Schema-Test-Suite module is left out: it needs a checkout of the suite's data,
 which no wheel ships, and fails to collect alike in both layouts.
 """
@@ -22,18 +23,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.real_roots import install_target
+from tests import real_roots
+from tests.conftest import require_or_skip
+from tests.real_roots import install_target, pip_download
 
 pytestmark = [pytest.mark.realwheels, pytest.mark.slow]
 
 REQUIREMENTS = ["jsonschema==4.25.1", "jsonpath-ng"]
-CACHE = (
-    Path(
-        os.environ.get("VSITE_TESTS_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vsite-tests"
-    )
-    / f"jsonschema-suite-py{sys.version_info[0]}{sys.version_info[1]}"
-)
+CACHE = real_roots.CACHE / f"jsonschema-suite-py{sys.version_info[0]}{sys.version_info[1]}"
 SUITE_ARGS = [
     "-p",
     "no:cacheprovider",
@@ -47,30 +44,18 @@ SUITE_ARGS = [
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "errors")
 
 
-def _pip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-
-
 def download_wheels() -> list[Path]:
-    """The wheels for this interpreter, downloaded once (skip when they can't be had)."""
+    """The wheels for this interpreter, downloaded once (when they can't be had: a skip, or
+    a failure in required mode)."""
     wheels = CACHE / "wheels"
     stamp = wheels / ".complete"
     if not stamp.exists():
         shutil.rmtree(wheels, ignore_errors=True)
-        wheels.mkdir(parents=True)
-        result = _pip("download", "--only-binary=:all:", "-d", str(wheels), *REQUIREMENTS)
-        if result.returncode != 0:
-            pytest.skip(f"cannot download {REQUIREMENTS}: {result.stderr.strip()[-300:]}")
+        pip_download(wheels, "--only-binary=:all:", *REQUIREMENTS)
         stamp.write_text("".join(f"{p.name}\n" for p in sorted(wheels.glob("*.whl"))))
     found = [wheels / name for name in stamp.read_text().split()]
     if not found or not all(w.is_file() for w in found):
-        pytest.skip(f"the wheel set in {wheels} is incomplete; delete it to download again")
+        require_or_skip(f"the wheel set in {wheels} is incomplete; delete it to download again")
     return found
 
 

@@ -4,8 +4,10 @@ The wheels come from ``pip download torch==2.14.1`` (the local wheel store) into
 outside the repository; each is installed with ``pip install --no-deps --no-compile
 --target ROOT`` into its own root, built in a temporary sibling and renamed into place so
 an interrupted run never leaves half a root. The first run installs several GB; later
-runs reuse the cache. ``VSITE_TORCH_CACHE`` moves the cache; ``python
-tests/integration/test_torch.py`` fills it ahead of a test run.
+runs reuse the cache. ``VSITE_TORCH_CACHE`` (else ``VSITE_TESTS_CACHE``) moves the cache;
+``python -m tests.integration.test_torch`` fills it ahead of a test run. When the wheels
+or the loader that hides the system's CUDA cannot be had, the tests skip, or fail in
+required mode (tests/conftest.py). ``bench/torch_import.py`` times ``import torch``.
 """
 
 from __future__ import annotations
@@ -13,60 +15,38 @@ from __future__ import annotations
 import json
 import os
 import platform
+import struct
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.real_roots import install_target
-
-pytestmark = [
-    pytest.mark.realwheels,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        sys.platform != "linux" or platform.machine() != "x86_64",
-        reason="torch 2.14.1's CUDA wheel set is for linux x86_64",
-    ),
-    pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the cached wheels are cp311"),
-]
+from tests import real_roots
+from tests.conftest import require_or_skip
+from tests.real_roots import install_target, pip_download
 
 TORCH = "torch==2.14.1"
-CACHE = Path(
-    os.environ.get("VSITE_TORCH_CACHE")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vsite-tests"
-)
+CACHE = Path(os.environ.get("VSITE_TORCH_CACHE") or real_roots.CACHE)
 WHEELS = CACHE / "torch-wheels"
 ROOTS = CACHE / "torch-roots"
 FLAT = CACHE / "torch-flat"
 
 
-def _pip(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
-
-
 def download_wheels() -> list[Path]:
-    """The torch set's wheels (downloaded once; skip when the store doesn't have them)."""
+    """The torch set's wheels, downloaded once."""
     stamp = WHEELS / ".complete"
     if not stamp.exists():
-        WHEELS.mkdir(parents=True, exist_ok=True)
-        result = _pip("download", TORCH, "-d", str(WHEELS))
-        if result.returncode != 0:
-            pytest.skip(f"cannot download {TORCH}: {result.stderr.strip()[-300:]}")
+        pip_download(WHEELS, TORCH, timeout=1800)
         stamp.write_text("\n".join(sorted(p.name for p in WHEELS.glob("*.whl"))) + "\n")
     names = stamp.read_text().split()
     wheels = [WHEELS / name for name in names]
     if not any(name.startswith("torch-2.14.1-") for name in names) or not all(
         w.exists() for w in wheels
     ):
-        pytest.skip(f"the {TORCH} wheel set in {WHEELS} is incomplete")
+        require_or_skip(f"the {TORCH} wheel set in {WHEELS} is incomplete; delete it to retry")
     return wheels
 
 
@@ -92,20 +72,28 @@ LOADER = "/lib64/ld-linux-x86-64.so.2"
 
 def hidden_system_cuda() -> list[str]:
     """The prefix that runs a program without ld.so.cache (so without a system CUDA)."""
-    return [LOADER, "--inhibit-cache"] if os.path.exists(LOADER) else []
+    if not os.path.exists(LOADER):
+        require_or_skip(
+            f"{LOADER} is missing: without it the system's ld.so.cache (and any CUDA it"
+            " lists) cannot be hidden, so the wheels' libraries would prove nothing"
+        )
+    return [LOADER, "--inhibit-cache"]
 
 
 class TorchSite:
     """The cached roots, their manifest, the flat directory, and how to run probes.
 
-    Every probe runs with no LD_LIBRARY_PATH / CUDA_HOME and, where the loader can be
-    run directly, without ld.so.cache: any CUDA library must come from the wheels."""
+    Every probe runs with no LD_LIBRARY_PATH / CUDA_HOME and without ld.so.cache: any
+    CUDA library must come from the wheels."""
 
-    def __init__(self, roots: list[Path], manifest: Path, flat: Path, state: Path) -> None:
+    def __init__(
+        self, roots: list[Path], manifest: Path, flat: Path, state: Path, loader: list[str]
+    ) -> None:
         self.roots = roots
         self.manifest = manifest
         self.flat = flat
         self.state = state
+        self.loader = loader
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -121,12 +109,12 @@ class TorchSite:
     def vsite_exec(self, code: str, **env: str) -> subprocess.CompletedProcess[str]:
         """``vsite exec MANIFEST -- python -c CODE`` with the system CUDA hidden."""
         command = [sys.executable, "-m", "vsite", "exec", str(self.manifest), "--"]
-        command += [*hidden_system_cuda(), sys.executable, "-c", code]
+        command += [*self.loader, sys.executable, "-c", code]
         return _run(command, self.env(**env))
 
     def plain(self, code: str, path: list[Path], **env: str) -> subprocess.CompletedProcess[str]:
         """``python -c CODE`` with ``path`` as PYTHONPATH (the naive and flat layouts)."""
-        command = [*hidden_system_cuda(), sys.executable, "-c", code]
+        command = [*self.loader, sys.executable, "-c", code]
         return _run(command, self.env(PYTHONPATH=os.pathsep.join(map(str, path)), **env))
 
 
@@ -138,13 +126,18 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def torch_site(tmp_path_factory: pytest.TempPathFactory) -> TorchSite:
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("torch 2.14.1's CUDA wheel set is for linux x86_64")
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("the cached wheels are cp311")
+    loader = hidden_system_cuda()  # before downloading GBs that would prove nothing
     wheels = download_wheels()
     roots = install_roots(wheels)
     flat = install_flat(wheels)
     base = tmp_path_factory.mktemp("torch")
     manifest = base / "manifest.json"
     manifest.write_text(json.dumps({"vsite": 1, "roots": [str(r) for r in roots]}, indent=1))
-    return TorchSite(roots, manifest, flat, base / "state")
+    return TorchSite(roots, manifest, flat, base / "state", loader)
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> Any:
@@ -152,45 +145,174 @@ def _json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+_PT_LOAD, _PT_DYNAMIC, _DT_STRTAB, _DT_SONAME = 1, 2, 5, 14
+
+
+def elf_soname(path: str) -> str | None:
+    """DT_SONAME of a 64-bit little-endian ELF file; None when it has none or is not one.
+
+    Reads only the headers, the dynamic section and the name (tests/native_builders.py's
+    ``dynamic_tags`` reads the whole file: CUDA libraries run to hundreds of MB)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+            if head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+                return None
+            (phoff,) = struct.unpack_from("<Q", head, 0x20)
+            phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+            file.seek(phoff)
+            table = file.read(phentsize * phnum)
+            loads, dynamic = [], None
+            for at in range(0, phentsize * phnum, phentsize):
+                kind, _, offset, vaddr, _, size = struct.unpack_from("<IIQQQQ", table, at)
+                if kind == _PT_LOAD:
+                    loads.append((vaddr, offset, size))
+                elif kind == _PT_DYNAMIC:
+                    dynamic = (offset, size)
+            if dynamic is None:
+                return None
+            file.seek(dynamic[0])
+            section = file.read(dynamic[1])
+            tags = dict(struct.iter_unpack("<qQ", section[: len(section) // 16 * 16]))
+            if _DT_STRTAB not in tags or _DT_SONAME not in tags:
+                return None
+            strtab = tags[_DT_STRTAB]
+            file.seek(next(o + strtab - v for v, o, n in loads if v <= strtab < v + n))
+            file.seek(tags[_DT_SONAME], os.SEEK_CUR)
+            return file.read(4096).partition(b"\0")[0].decode("utf-8", "surrogateescape")
+    except (OSError, struct.error, StopIteration):
+        return None
+
+
+def shipped_sonames(roots: Iterable[Path]) -> set[str]:
+    """The DT_SONAME of every shared library the roots hold (file names differ: the cupti
+    wheel ships libcupti.so and libcupti.so.2026.2.0, both libcupti.so.13). Extension
+    modules have none: the import system loads them by path, not by soname."""
+    libraries = (
+        str(path)
+        for root in roots
+        for path in root.rglob("*.so*")
+        if path.is_file() and (path.name.endswith(".so") or ".so." in path.name)
+    )
+    return {soname for soname in map(elf_soname, libraries) if soname is not None}
+
+
+def wheel_mapping_problems(
+    mapped: Iterable[tuple[str, str, str]],
+    shipped: set[str],
+    allowed: Iterable[str],
+    soname_of: Callable[[str], str | None] = elf_soname,
+) -> tuple[dict[str, list[str]], list[str]]:
+    """(soname -> mapped paths, problems) for the mapped files whose soname a wheel ships.
+
+    ``mapped`` holds (path, device, inode) per mapped file, as /proc/PID/maps names them
+    (real paths); a problem is such a file outside every ``allowed`` directory (a distro
+    or system copy), or a soname mapped from more than one file."""
+    prefixes = tuple(os.path.join(os.path.realpath(p), "") for p in allowed)
+    paths: dict[str, list[str]] = {}
+    inodes: dict[str, set[tuple[str, str]]] = {}
+    problems = []
+    for path, device, inode in sorted(set(mapped)):
+        soname = soname_of(path)
+        if soname is None or soname not in shipped:
+            continue
+        paths.setdefault(soname, []).append(path)
+        inodes.setdefault(soname, set()).add((device, inode))
+        if not path.startswith(prefixes):
+            problems.append(f"{soname}: {path} is outside the roots and the farm")
+    problems += [
+        f"{soname}: {len(inodes[soname])} files mapped: {found}"
+        for soname, found in paths.items()
+        if len(inodes[soname]) > 1
+    ]
+    return paths, problems
+
+
+def test_wheel_mapping_problems_name_a_system_copy_and_a_second_file() -> None:
+    def soname_of(path: str) -> str | None:
+        if path.endswith(".cpython-311-x86_64-linux-gnu.so"):
+            return None  # extension modules: same names in several packages, no soname
+        return "libcudart.so.13" if "libcudart" in path else os.path.basename(path)
+
+    mapped = [
+        ("/roots/nvidia-cublas/nvidia/cublas/lib/libcublas.so.13", "fd:01", "11"),
+        ("/roots/nvidia-cublas/nvidia/cublas/lib/libcublas.so.13", "fd:01", "11"),
+        ("/farm/nvidia/cublas/lib/libcublasLt.so.13", "fd:01", "12"),
+        ("/roots/other/nvidia/cublas/lib/libcublasLt.so.13", "fd:01", "13"),
+        ("/usr/lib/x86_64-linux-gnu/libcudart.so.13.0.96", "fd:01", "14"),
+        ("/usr/lib/x86_64-linux-gnu/libc.so.6", "fd:01", "15"),
+        ("/roots/a/cuda/bindings/driver.cpython-311-x86_64-linux-gnu.so", "fd:01", "16"),
+        ("/roots/a/cuda/bindings/_bindings/driver.cpython-311-x86_64-linux-gnu.so", "fd:01", "17"),
+    ]
+    shipped = {"libcublas.so.13", "libcublasLt.so.13", "libcudart.so.13"}
+    paths, problems = wheel_mapping_problems(mapped, shipped, ["/roots", "/farm"], soname_of)
+    assert sorted(paths) == sorted(shipped)
+    assert problems == [
+        "libcudart.so.13: /usr/lib/x86_64-linux-gnu/libcudart.so.13.0.96 is outside the"
+        " roots and the farm",
+        "libcublasLt.so.13: 2 files mapped: ['/farm/nvidia/cublas/lib/libcublasLt.so.13',"
+        " '/roots/other/nvidia/cublas/lib/libcublasLt.so.13']",
+    ]
+    # A prefix is a directory: /roots-old is not under /roots.
+    mapped = [("/roots-old/libcublas.so.13", "fd:01", "11")]
+    assert wheel_mapping_problems(mapped, shipped, ["/roots"], soname_of)[1]
+
+
 MAPPED = """
 def mapped():
-    # path -> (device, inode) of every file mapped into this process
-    found = {}
+    # (path, device, inode) of every file mapped into this process
+    found = set()
     with open("/proc/self/maps") as maps:
         for line in maps:
             fields = line.split(None, 5)
             if len(fields) == 6 and fields[5].startswith("/"):
-                found[fields[5].strip()] = (fields[3], fields[4])
-    return found
+                found.add((fields[5].strip(), fields[3], fields[4]))
+    return sorted(found)
 """
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="no /proc/self/maps")
+def test_elf_soname_reads_a_mapped_library_and_declines_other_files(tmp_path: Path) -> None:
+    probe: dict[str, Any] = {}
+    exec(MAPPED, probe)
+    libc = [path for path, _, _ in probe["mapped"]() if os.path.basename(path) == "libc.so.6"]
+    if not libc:
+        pytest.skip("this interpreter maps no libc.so.6 (not glibc)")
+    assert elf_soname(libc[0]) == "libc.so.6"
+    (tmp_path / "text.so").write_text("not an ELF file")
+    assert elf_soname(str(tmp_path / "text.so")) is None
+    assert elf_soname(str(tmp_path / "absent.so")) is None
+
+
+@pytest.mark.realwheels
+@pytest.mark.slow
 def test_torch_computes_with_rtld_global_under_vsite_exec(torch_site: TorchSite) -> None:
     code = MAPPED + textwrap.dedent("""
-        import json, os, torch, vsite
+        import json, torch, vsite
         result = torch.ones(3) @ torch.ones(3)
-        farm = vsite.activation.active().farm.path
-        maps = mapped()
         print(json.dumps({
             "result": float(result),
             "torch_file": torch.__file__,
-            "farm": farm,
-            "cudart": sorted({maps[p] for p in maps if "libcudart.so" in os.path.basename(p)}),
-            "cudart_paths": sorted(p for p in maps if "libcudart.so" in os.path.basename(p)),
-            "nvidia_mapped": sorted(p for p in maps if "/nvidia/" in p or "/cuda" in p),
+            "farm": vsite.activation.active().farm.path,
+            "mapped": mapped(),
         }))
     """)
     out = _json(torch_site.vsite_exec(code, TORCH_USE_RTLD_GLOBAL="1"))
     assert out["result"] == 3.0
     assert out["torch_file"] == os.path.join(out["farm"], "torch", "__init__.py")
-    assert len(out["cudart"]) == 1, out["cudart_paths"]  # one libcudart.so.13, one inode
-    # The kernel names mapped files by their real path: every CUDA library comes from a
-    # wheel root, none from a system CUDA.
-    roots = str(ROOTS) + os.sep
-    assert out["nvidia_mapped"], "no CUDA library mapped: the test proves nothing"
-    assert all(path.startswith(roots) for path in out["nvidia_mapped"]), out["nvidia_mapped"]
+    # Every mapped file whose soname a wheel ships is one file (one inode per soname)
+    # under the roots or the farm: none from a system CUDA or a distro directory.
+    shipped = shipped_sonames(torch_site.roots)
+    mapped = [tuple(entry) for entry in out["mapped"]]
+    allowed = [*map(str, torch_site.roots), out["farm"]]
+    paths, problems = wheel_mapping_problems(mapped, shipped, allowed)
+    assert not problems, problems
+    # ... and the check covered the CUDA runtime and its math libraries.
+    assert {"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13"} <= set(paths), paths
 
 
+@pytest.mark.realwheels
+@pytest.mark.slow
 def test_naive_layout_fails_with_rtld_global(torch_site: TorchSite) -> None:
     code = "import torch; print(torch.ones(3) @ torch.ones(3))"
     naive = torch_site.plain(code, torch_site.roots, TORCH_USE_RTLD_GLOBAL="1")
@@ -219,6 +341,8 @@ print(json.dumps({"loaded": loaded, "failed": failed}))
 """
 
 
+@pytest.mark.realwheels
+@pytest.mark.slow
 def test_every_nvidia_library_loads_by_full_farm_path(torch_site: TorchSite) -> None:
     """Each wheel library loads by its farm path (RTLD_LOCAL: only its own rpaths help);
     the only failures are libraries needing something no wheel ships (MPI, InfiniBand
@@ -239,7 +363,7 @@ def test_every_nvidia_library_loads_by_full_farm_path(torch_site: TorchSite) -> 
 
 
 def _flat_load(torch_site: TorchSite) -> subprocess.CompletedProcess[str]:
-    command = [*hidden_system_cuda(), sys.executable, "-c", LOAD_ALL, str(torch_site.flat)]
+    command = [*torch_site.loader, sys.executable, "-c", LOAD_ALL, str(torch_site.flat)]
     return _run(command, torch_site.env())
 
 
@@ -257,6 +381,8 @@ print(json.dumps(found))
 """
 
 
+@pytest.mark.realwheels
+@pytest.mark.slow
 def test_cuda_pathfinder_finds_the_wheel_libraries(torch_site: TorchSite) -> None:
     if not any(r.name.startswith("cuda_pathfinder-") for r in torch_site.roots):
         pytest.skip("cuda-pathfinder is not in the resolved torch set")
@@ -272,60 +398,6 @@ def test_cuda_pathfinder_finds_the_wheel_libraries(torch_site: TorchSite) -> Non
     assert all(path is None for path, _ in naive.values()), naive
 
 
-TIMED_IMPORT = """
-import time
-start = time.perf_counter()
-import torch
-print(time.perf_counter() - start)
-"""
-
-
-def test_report_farm_and_import_time(torch_site: TorchSite, tmp_path: Path) -> None:
-    """Prints (no assertion on time): the farm's link count, the time to create it, and
-    ``import torch`` through vsite vs the flat --target directory, alternating."""
-    create = textwrap.dedent(f"""
-        import json, time, vsite
-        start = time.perf_counter()
-        handle = vsite.activate({str(torch_site.manifest)!r})
-        print(json.dumps({{"seconds": time.perf_counter() - start,
-                          "created": handle.farm.created,
-                          "links": handle.farm.plan.link_count,
-                          "dirs": len(handle.farm.plan.dirs),
-                          "staged": len(handle.farm.plan.staged)}}))
-    """)
-    fresh = tmp_path / "fresh-state"
-    cold = _json(_run([sys.executable, "-c", create], torch_site.env(VSITE_DIR=str(fresh))))
-    warm = _json(_run([sys.executable, "-c", create], torch_site.env(VSITE_DIR=str(fresh))))
-    assert (cold["created"], warm["created"]) == (True, False)
-    assert cold["links"] == warm["links"] > 0
-
-    from vsite._startup import BOOT_DIR, ENV_MANIFEST
-
-    vsite_env = torch_site.env(PYTHONPATH=BOOT_DIR, **{ENV_MANIFEST: str(torch_site.manifest)})
-    flat_env = torch_site.env(PYTHONPATH=str(torch_site.flat))
-    command = [sys.executable, "-c", TIMED_IMPORT]
-    for env in (vsite_env, flat_env):  # warm the page cache and bytecode of both
-        _json_float(_run(command, env))
-    pairs = []
-    for _ in range(5):
-        pairs.append((_json_float(_run(command, vsite_env)), _json_float(_run(command, flat_env))))
-    ratios = sorted(v / f for v, f in pairs)
-    print(
-        f"\n[torch farm] {cold['staged']} staged entries, {cold['links']} links, "
-        f"{cold['dirs']} real dirs; created in {cold['seconds']:.3f} s "
-        f"(activation with the farm reused: {warm['seconds']:.3f} s)"
-        f"\n[import torch] vsite/flat ratio per pair: "
-        + ", ".join(f"{r:.3f}" for r in ratios)
-        + f"; median {ratios[len(ratios) // 2]:.3f}"
-        f"; vsite {min(v for v, _ in pairs):.3f} s, flat {min(f for _, f in pairs):.3f} s (best)"
-    )
-
-
-def _json_float(result: subprocess.CompletedProcess[str]) -> float:
-    assert result.returncode == 0, result.stderr[-3000:]
-    return float(result.stdout.strip().splitlines()[-1])
-
-
-if __name__ == "__main__":  # pre-warm the cache: python tests/integration/test_torch.py
+if __name__ == "__main__":  # pre-warm the cache: python -m tests.integration.test_torch
     _wheels = download_wheels()
     print(len(install_roots(_wheels)), "roots;", install_flat(_wheels))
