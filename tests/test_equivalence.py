@@ -1,8 +1,9 @@
 """SPEC section 1, the equivalence rule: vsite behaves as ONE flat site-packages.
 
 Each test builds roots, runs one probe under the flat layout (the reference), under
-vsite and, where plain sys.path entries get it wrong, under the naive layout, which
-must then differ (otherwise the test would prove nothing).
+vsite and, where plain sys.path entries get it wrong, under the controls of
+tests/differential.py (the naive layout; pex's ``site.addsitedir`` per root too where a
+root has ``.pth`` files), which must then differ (otherwise the test would prove nothing).
 """
 
 from __future__ import annotations
@@ -449,6 +450,8 @@ out["scripts"] = sorted(ep.name for ep in group(md, "console_scripts")
 out["packages"] = packages(md, "foo")
 emit(out)
 """
+    # The dropped root's .pth: the naive layout runs no .pth file, so only the addsitedir
+    # control (which runs it) shows that leaving it unrun is something vsite decides.
     result = assert_equivalent([new, old], probe(body), tmp_path, naive_differs=True)
     assert result["foo"]["who"] == "2.0"
     assert result["foo.old"] == {"error": "ModuleNotFoundError"}

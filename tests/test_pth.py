@@ -120,7 +120,7 @@ def test_pth_files_run_in_name_order_across_roots_like_one_site(tmp_path: Path) 
             "z.pth": log("z") + "\n",
         },
     )
-    runs = run_layouts([r1, r2], PROBE, tmp_path)
+    runs = run_layouts([r1, r2], PROBE, tmp_path, layouts=("flat", "vsite", "naive", "addsitedir"))
     assert runs["vsite"]["log"] == runs["flat"]["log"]
     assert runs["flat"]["log"] == [
         ["a", "<site>"],
@@ -133,6 +133,9 @@ def test_pth_files_run_in_name_order_across_roots_like_one_site(tmp_path: Path) 
     assert site_entries(runs["vsite"]) == site_entries(runs["flat"])
     assert site_entries(runs["flat"]) == ["<site>", "<site>/extra_a", "<site>/extra_b"]
     assert runs["naive"]["log"] is None
+    # Running each root's .pth files root by root (pex style) gets the order wrong: a, c,
+    # shared (r1's), then b, z: one site sorts all names together.
+    assert runs["addsitedir"]["log"] != runs["flat"]["log"]
 
 
 def test_import_line_frame_sitedir_is_the_root_holding_the_file(tmp_path: Path) -> None:
@@ -399,7 +402,11 @@ for name in ("nsx.one", "nsx.two"):
         who.append(type(exc).__name__)
 print(json.dumps({"at_start": at_start, "path": {"__set__": list(nsx.__path__)}, "who": who}))
 """
-    runs = run_layouts([first, second], probe, tmp_path)
+    runs = run_layouts(
+        [first, second], probe, tmp_path, layouts=("flat", "vsite", "naive", "addsitedir")
+    )
     assert runs["vsite"] == runs["flat"]
     assert runs["flat"] == {"at_start": True, "path": ["<site>/nsx"], "who": ["one", "two"]}
     assert runs["naive"] != runs["flat"]
+    # Running each root's nspkg .pth (pex style) makes a namespace of the first root only.
+    assert runs["addsitedir"]["who"] != runs["flat"]["who"]

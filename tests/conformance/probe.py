@@ -3,10 +3,9 @@
     python probe.py LAYOUT CONFIG global
     python probe.py LAYOUT CONFIG dist NAME
 
-LAYOUT ``flat`` puts the flat directory where site-packages sits on ``sys.path`` and
-runs its ``.pth`` files with ``site.addsitedir``; ``vsite`` activates the manifest
-(vsite is imported from CONFIG's ``vsite_src``, which is then taken off ``sys.path``);
-``naive`` puts every root on ``sys.path`` there instead (a self-check of the probe).
+LAYOUT is one of tests/layouts.py's (loaded by path): ``flat``, the reference;
+``vsite`` (imported from CONFIG's ``vsite_src``, which is then taken off ``sys.path``);
+``naive`` and ``addsitedir``, plain sys.path entries (self-checks of the probe).
 Standard library only: it runs in a bare venv that holds nothing else.
 
 ``global`` reports what the site looks like right after set-up (``.pth`` side effects:
@@ -40,39 +39,33 @@ SKIP_IMPORT = {
 MAX_IMPORT = 3000  # plain modules imported per distribution
 MAX_WALK = 4000  # modules listed per distribution
 MAX_RESOURCES = 400  # packages whose resources are listed per distribution
-# Written by the installer, not part of the distribution: pip and vsite differ.
+# Written by the installer, not part of the distribution.
 INSTALLER_FILES = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
+def _load_layouts():
+    """tests/layouts.py, loaded by path: no ``tests`` package in this interpreter."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "layouts.py")
+    module = type(sys)("_layouts")
+    module.__file__ = path
+    with open(path, encoding="utf-8") as stream:
+        exec(compile(stream.read(), path, "exec"), module.__dict__)
+    return module
+
+
 def _setup(layout, config):
-    site_paths = []
+    """Enter ``layout``; the sys.path entries it put where site-packages sits."""
+    layouts = _load_layouts()
     if layout == "vsite":
         sys.path.insert(0, config["vsite_src"])
-        import vsite
-
-        handle = vsite.activate(config["manifest"])
-        site_paths.append(handle.site_path)
-        sys.path.remove(config["vsite_src"])
-    else:
-        import site
-
-        candidates = list(site.getsitepackages())
-        wanted = {os.path.normcase(os.path.abspath(c)) for c in candidates}
-        position = next(
-            (
-                n
-                for n, e in enumerate(sys.path)
-                if isinstance(e, str) and os.path.normcase(os.path.abspath(e)) in wanted
-            ),
-            len(sys.path),
+    try:
+        entries, _ = layouts.enter(
+            layout, roots=config["roots"], flat=config["flat"], manifest=config["manifest"]
         )
-        if layout == "naive":  # every root on sys.path, no .pth: what vsite improves on
-            sys.path[position:position] = config["roots"]
-        else:
-            sys.path.insert(position, config["flat"])
-            site.addsitedir(config["flat"])  # already on sys.path: runs its .pth files only
-            site_paths.append(config["flat"])
-    return site_paths
+    finally:
+        if layout == "vsite":
+            sys.path.remove(config["vsite_src"])
+    return entries
 
 
 def _error(exc):

@@ -4,19 +4,21 @@
     python tests/conformance/run.py ...
 
 The corpus (CORPUS, with its dependencies) is resolved with ``pip download`` for this
-interpreter (Python 3.11) and then, once per wheel set, installed twice:
-
-- flat: ``pip install --no-deps --no-compile --target FLAT`` (the reference);
-- vsite: ``vsite install`` into a store, one root per wheel, and a manifest.
+interpreter (Python 3.11) and then, once per wheel set, installed with ``vsite install``
+into a store, one root per wheel, and a manifest; the reference is the flat directory
+of those roots (tests/layouts.py ``build_flat``: the first root wins a relative path, as
+SPEC section 1 says the virtual site must).
 
 Every distribution is probed in a fresh interpreter of a bare venv under each layout
 (tests/conformance/probe.py: imports, ``pkgutil.walk_packages``, specs,
 ``importlib.metadata``, ``importlib.resources``, package ``__path__``s), plus one
 probe of the whole site (``.pth`` side effects, all distributions and entry points).
 Paths are normalised (the flat dir, every root and vsite's site entry read
-``<site>``; package ``__path__`` portions are deduplicated after that), and the two
-outputs compared. A difference fails unless it involves a file that two wheels both
-ship with different contents (SPEC: the earlier root wins; pip's last install wins).
+``<site>``; package ``__path__`` portions are deduplicated after that; vsite's
+bytecode cache is mapped to ``__pycache__``), and the two outputs compared. Every
+difference fails. Where two wheels ship the same file with different contents, the
+flat reference holds the first root's copy and a path to any other copy keeps a mark
+of it (tests/layouts.py ``shadowed``), so taking the wrong copy is a difference too.
 
 Downloads and installs are cached under ``${VSITE_TESTS_CACHE:-~/.cache/vsite-tests}``
 /conformance. Prints one summary line with the run time; ``--report`` writes JSON.
@@ -41,7 +43,7 @@ from typing import Any, Callable
 if __package__ in (None, ""):  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.differential import normalise
+from tests.layouts import SITE, build_flat, bytecode_dir, child_env, normalise, shadowed, uncache
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("probe.py")
@@ -88,6 +90,12 @@ CORPUS = (
     "pyyaml",
     "cryptography",
     "requests",
+    # Wheels that collide, so the first-root rule is checked on real files: jwt and
+    # PyJWT both ship jwt/__init__.py, exceptions.py and utils.py (different code);
+    # attr ships attr.py where attrs ships the attr/ package (a package beats a module).
+    "jwt",
+    "pyjwt",
+    "attr",
 )
 
 GLOBAL = "(site)"  # the name under which the whole-site probe is reported
@@ -131,7 +139,8 @@ class Prepared:
 
 
 def prepare(cache: Path, corpus: tuple[str, ...] = CORPUS) -> Prepared:
-    """Download (once), install flat and into the store (once per wheel set)."""
+    """Download (once), install into the store and link the flat reference (once per
+    wheel set)."""
     if sys.version_info[:2] != PYTHON:
         raise SetupError(f"the conformance corpus is for Python 3.11, not {sys.version.split()[0]}")
     prepared = Prepared()
@@ -153,27 +162,9 @@ def prepare(cache: Path, corpus: tuple[str, ...] = CORPUS) -> Prepared:
     set_key = _key(names)
 
     started = time.monotonic()
-    flat = cache / "flat" / set_key
-    if not flat.exists():
-        tmp_flat = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(flat.parent)))
-        try:
-            _pip(
-                "install",
-                "--no-deps",
-                "--no-compile",
-                "--target",
-                str(tmp_flat),
-                *map(str, prepared.wheels),
-            )
-            os.replace(tmp_flat, flat)
-        finally:
-            shutil.rmtree(tmp_flat, ignore_errors=True)
-    prepared.flat = flat
-    prepared.timings["flat install"] = time.monotonic() - started
-
-    started = time.monotonic()
     from vsite.compose import manifest_text, write_manifest
     from vsite.install import check_wheels, install, manifest_roots
+    from vsite.manifest import Manifest
     from vsite.store import Store
 
     store = Store(str(cache / "store"))
@@ -183,6 +174,18 @@ def prepare(cache: Path, corpus: tuple[str, ...] = CORPUS) -> Prepared:
     text = manifest_text(manifest_roots(result.entries), str(prepared.manifest), absolute=False)
     write_manifest(text, str(prepared.manifest))
     prepared.timings["vsite install"] = time.monotonic() - started
+
+    started = time.monotonic()
+    roots = [Path(root.path) for root in Manifest.load(prepared.manifest).roots]
+    flat = cache / "flat-first-root" / _key([str(r) for r in roots])
+    if not flat.exists():
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(flat.parent)))
+        try:
+            os.replace(build_flat(roots, staging / "site-packages"), flat)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    prepared.flat = flat
+    prepared.timings["flat build"] = time.monotonic() - started
     prepared.python = _bare_python(cache)
     return prepared
 
@@ -206,20 +209,16 @@ def _bare_python(cache: Path) -> str:
 # -- probing -----------------------------------------------------------------------------
 
 
+def _state(cache: Path) -> str:
+    return str(_mkdir(cache / "state"))
+
+
 def _env(cache: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PYTHONPATH", "PYTHONHOME", "COVERAGE_PROCESS_START")
-        and not key.startswith("VSITE_")
-    }
-    env.update(
-        PYTHONDONTWRITEBYTECODE="1",  # the roots are read-only; the flat dir is shared
-        PYTHONHASHSEED="0",
-        MPLBACKEND="Agg",
-        MPLCONFIGDIR=str(_mkdir(cache / "mplconfig")),
-        VSITE_DIR=str(_mkdir(cache / "state")),
-    )
+    # No bytecode written: the roots are read-only; the flat dir is shared.
+    env = child_env(_state(cache))
+    for key in ("PYTHONHOME", "COVERAGE_PROCESS_START"):
+        env.pop(key, None)
+    env.update(PYTHONHASHSEED="0", MPLBACKEND="Agg", MPLCONFIGDIR=str(_mkdir(cache / "mplconfig")))
     return env
 
 
@@ -250,11 +249,21 @@ def run_probe(prepared: Prepared, layout: str, config: Path, target: str, cache:
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 
 
-def clean(output: Any, prefixes: list[str], venv: str) -> Any:
-    """Normalise one probe's output so the two layouts compare."""
+def clean(
+    output: Any,
+    prefixes: list[str],
+    venv: str,
+    marks: dict[str, str] | None = None,
+    cache: str = "",
+) -> Any:
+    """Normalise one probe's output so the two layouts compare: paths under
+    ``prefixes`` and the probe's site entries read <site> (a root's copy of a file the
+    flat site takes from elsewhere keeps its mark: ``marks``, tests/layouts.py
+    ``shadowed``), the venv reads <venv>, vsite's bytecode ``cache`` is put where the
+    flat directory keeps bytecode, object addresses read 0x?."""
     site_paths = output.pop("site_paths", []) if isinstance(output, dict) else []
-    value = normalise(output, [*prefixes, *site_paths])
-    value = _rewrite_strings(value, lambda text: text.replace(venv, "<venv>"))
+    value = normalise(uncache(output, cache), [*prefixes, *site_paths], marks)
+    value = normalise(value, [venv], token="<venv>")
     value = _rewrite_strings(value, lambda text: _ADDRESS.sub("0x?", text))
     if not isinstance(value, dict):
         return value
@@ -266,7 +275,7 @@ def clean(output: Any, prefixes: list[str], venv: str) -> Any:
         value["loaded"] = {
             name: [info[0], info[1], None if info[2] is None else _distinct(info[2])]
             for name, info in loaded.items()
-            if any(isinstance(v, str) and "<site>" in v for v in (info[0], *(info[2] or ())))
+            if any(_in_site(v) for v in (info[0], *(info[2] or ())))
         }
     for info in (value.get("imports") or {}).values():
         if isinstance(info, dict) and isinstance(info.get("path"), list):
@@ -275,10 +284,13 @@ def clean(output: Any, prefixes: list[str], venv: str) -> Any:
     if isinstance(startup, dict):
         loaded = startup.get("modules_loaded") or {}
         # Only what the site's .pth files loaded: vsite's own imports are not the site's.
-        startup["modules_loaded"] = {
-            k: v for k, v in loaded.items() if isinstance(v, str) and v.startswith("<site>")
-        }
+        startup["modules_loaded"] = {k: v for k, v in loaded.items() if _in_site(v)}
     return value
+
+
+def _in_site(value: Any) -> bool:
+    """A normalised path in the site: <site> itself or below it."""
+    return isinstance(value, str) and (value == SITE or value.startswith(SITE + "/"))
 
 
 def _distinct(items: list[Any]) -> list[Any]:
@@ -312,7 +324,7 @@ def differences(flat: Any, vsite: Any, where: str = "") -> list[tuple[str, Any, 
     return []
 
 
-# -- the precedence rule -----------------------------------------------------------------
+# -- files several wheels ship ------------------------------------------------------------
 
 
 def conflicts(manifest: Path) -> dict[str, list[str]]:
@@ -331,14 +343,16 @@ def conflicts(manifest: Path) -> dict[str, list[str]]:
     return {path: sorted(roots) for path, roots in owners.items() if len(set(roots.values())) > 1}
 
 
-def _explained(item: tuple[str, Any, Any], conflicting: dict[str, list[str]]) -> bool:
-    """A difference that names a conflicting file, or the module such a file holds."""
-    text = json.dumps(item)
-    for path in conflicting:
-        module = path.rpartition(".")[0].replace("/__init__", "").replace("/", ".")
-        if path in text or ((module and f"/{module}" in item[0]) or f'"{module}"' in text):
-            return True
-    return False
+def sharing(conflicting: dict[str, list[str]]) -> list[str]:
+    """The distributions (canonical names) whose root ships one of ``conflicting``."""
+    from packaging.utils import canonicalize_name
+
+    names = set()
+    for roots in conflicting.values():
+        for root in roots:
+            for info in Path(root).glob("*.dist-info"):
+                names.add(str(canonicalize_name(info.name[: -len(".dist-info")].partition("-")[0])))
+    return sorted(names)
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -378,12 +392,18 @@ def run(
     targets = [GLOBAL, *(only or dist_names(prepared))]
     prefixes = [str(prepared.flat), *roots, str(cache / "store")]
     venv = str(Path(prepared.python).parent.parent)
+    marks = shadowed(roots)
+    bytecode = bytecode_dir(_state(cache))
     probe_started = time.monotonic()
 
     def both(target: str) -> tuple[str, Any, Any]:
-        flat = clean(run_probe(prepared, "flat", config, target, cache), prefixes, venv)
-        vsite = clean(run_probe(prepared, "vsite", config, target, cache), prefixes, venv)
-        return target, flat, vsite
+        outputs = [
+            clean(
+                run_probe(prepared, layout, config, target, cache), prefixes, venv, marks, bytecode
+            )
+            for layout in ("flat", "vsite")
+        ]
+        return target, outputs[0], outputs[1]
 
     conflicting = conflicts(prepared.manifest)
     results: dict[str, Any] = {}
@@ -391,21 +411,18 @@ def run(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for target, flat, vsite in pool.map(both, targets):
             found = differences(flat, vsite)
-            unexplained = [d for d in found if not _explained(d, conflicting)]
             crashed = [name for name, o in (("flat", flat), ("vsite", vsite)) if "crash" in o]
             if crashed:  # a probe that could not run compares nothing: a failure
-                unexplained.append(("/crash", flat.get("crash"), vsite.get("crash")))
+                found.append(("/crash", flat.get("crash"), vsite.get("crash")))
             results[target] = {
                 "differences": found,
-                "unexplained": unexplained,
                 "crashed": crashed,
                 "flat": flat,
                 "vsite": vsite,
             }
             _count(counts, flat)
-            state = "different" if unexplained else ("precedence" if found else "identical")
-            out.write(f"  {target}: {state}\n")
-            shown = [d for d in unexplained if d[0] == "/crash"] if crashed else unexplained
+            out.write(f"  {target}: {'different' if found else 'identical'}\n")
+            shown = [d for d in found if d[0] == "/crash"] if crashed else found
             for key, flat_value, vsite_value in shown[:20]:
                 out.write(f"    {key}\n      flat:  {_short(flat_value)}\n")
                 out.write(f"      vsite: {_short(vsite_value)}\n")
@@ -413,13 +430,15 @@ def run(
     probe_time = time.monotonic() - probe_started
     total = time.monotonic() - started
     dists = [t for t in targets if t != GLOBAL]
-    different = [t for t in dists if results[t]["unexplained"]]
-    precedence = [t for t in dists if results[t]["differences"] and not results[t]["unexplained"]]
-    identical = len(dists) - len(different) - len(precedence)
-    site_state = "identical" if not results[GLOBAL]["unexplained"] else "DIFFERENT"
+    different = [t for t in dists if results[t]["differences"]]
+    # Where wheels disagree on a file, "identical" includes taking the first root's copy.
+    shared = [t for t in sharing(conflicting) if t in dists]
+    identical = len(dists) - len(different)
+    site_state = "identical" if not results[GLOBAL]["differences"] else "DIFFERENT"
     summary = (
         f"conformance: {len(dists)} distributions, {identical} identical, "
-        f"{len(different)} different, {len(precedence)} differing only by root precedence; "
+        f"{len(different)} different, {len(shared)} shipping a file another wheel ships "
+        "differently (the first root's copy required); "
         f"whole site {site_state}; {counts['imports']} top-level imports "
         f"({counts['import errors']} failing alike), {counts['modules']} modules walked, "
         f"{counts['resources']} resource listings; {total:.0f} s "
@@ -430,11 +449,11 @@ def run(
     return {
         "summary": summary,
         "different": different,
-        "precedence": precedence,
+        "sharing": shared,
         "conflicts": conflicting,
         "results": results,
         "timings": {**prepared.timings, "probes": probe_time, "total": total},
-        "site_different": bool(results[GLOBAL]["unexplained"]),
+        "site_different": bool(results[GLOBAL]["differences"]),
     }
 
 

@@ -1,8 +1,7 @@
 """One layout's probe server for the property tests (run as a script, never imported).
 
 ``python _layout_worker.py LAYOUT`` reads one JSON request per line on stdin, and for
-each: installs the case's roots under LAYOUT (``flat``: the flat directory where
-site-packages sits; ``vsite``: ``vsite.activate``; ``naive``: the roots there), imports
+each: installs the case's roots under LAYOUT (one of tests/layouts.py's), imports
 every module name of the case and records the fingerprint, takes the layout out again
 and writes one JSON answer line. One interpreter serves every example of a test run, so
 an example costs its imports, not an interpreter start; each case has fresh directories
@@ -13,12 +12,24 @@ import importlib
 import json
 import os
 import re
-import site
 import sys
 import traceback
 
 del sys.path[0]  # this script's directory
 LAYOUT = sys.argv[1]
+
+
+def _load_layouts():
+    """tests/layouts.py, loaded by path: no ``tests`` package in this interpreter."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "layouts.py")
+    module = type(sys)("_layouts")
+    module.__file__ = path
+    with open(path, encoding="utf-8") as stream:
+        exec(compile(stream.read(), path, "exec"), module.__dict__)
+    return module
+
+
+layouts = _load_layouts()
 # stdout carries the protocol; anything a module prints goes to stderr instead.
 _protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
@@ -55,22 +66,10 @@ def main():
 def run_case(request):
     tops = set(request["top"])
     before = (list(sys.path), list(sys.meta_path), list(sys.path_hooks))
-    position = _site_position()
-    site_paths = []
-    handle = None
-    if LAYOUT == "vsite":
-        import vsite
-
-        handle = vsite.activate(request["manifest"])
-        site_paths.append(handle.site_path)
-        entries = site_paths
-    elif LAYOUT == "flat":
-        sys.path.insert(position, request["flat"])
-        site.addsitedir(request["flat"])  # already on sys.path: runs the .pth files only
-        entries = [request["flat"]]
-    else:
-        sys.path[position:position] = request["roots"]
-        entries = request["roots"]
+    entries, handle = layouts.enter(
+        LAYOUT, roots=request["roots"], flat=request["flat"], manifest=request["manifest"]
+    )
+    site_paths = [handle.site_path] if handle is not None else []
     try:
         result = probe(request, entries)
     finally:
@@ -214,18 +213,6 @@ def _canonical(name):
 
 def _under(path, prefixes):
     return any(path == p or path.startswith(os.path.join(p, "")) for p in prefixes)
-
-
-def _site_position():
-    """Where site puts site-packages: tests/differential.py's runner does the same."""
-    candidates = list(site.getsitepackages())
-    if site.ENABLE_USER_SITE:
-        candidates.append(site.getusersitepackages())
-    wanted = {os.path.normcase(os.path.abspath(c)) for c in candidates}
-    for position, entry in enumerate(sys.path):
-        if isinstance(entry, str) and os.path.normcase(os.path.abspath(entry)) in wanted:
-            return position
-    return len(sys.path)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from tests.differential import build_flat, normalise, uncache
+from tests.layouts import build_flat, child_env, normalise, shadowed, uncache
 from tests.property import strategies
 
 __all__ = ["LayoutWorkers", "case_request", "fingerprint_case", "run_scenario"]
@@ -61,14 +61,7 @@ class LayoutWorkers:
         found = self._procs.get(layout)
         if found is not None and found[0].poll() is None:
             return found
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key != "PYTHONPATH" and not key.startswith("VSITE_")
-        }
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # the layouts share the roots
-        env["VSITE_DIR"] = os.fspath(self.state_dir)  # farms and index caches
-        env["VSITE_BYTECODE_DIR"] = os.fspath(self.state_dir / "bytecode")
+        env = child_env(os.fspath(self.state_dir))  # farms, index caches, bytecode
         stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
         proc = subprocess.Popen(
             [sys.executable, os.fspath(WORKER), layout],
@@ -126,6 +119,7 @@ def case_request(roots: list[Path], base: Path) -> dict[str, Any]:
         "manifest": os.fspath(manifest),
         "roots": [os.fspath(r) for r in roots],
         "flat": os.fspath(flat),
+        "shadowed": shadowed(roots),
         "names": strategies.module_names(roots),
         "top": list(strategies.TOP_NAMES),
         "spellings": spellings,
@@ -152,14 +146,17 @@ def run_scenario(
 
 
 def fingerprint_case(answer: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """A layout's answer with paths normalised to ``<site>/...``.
+    """A layout's answer with paths normalised to ``<site>/...`` (a root's copy of a file
+    the flat site takes from another root stays marked as such: tests/layouts.py).
 
     A package's ``__path__`` becomes the SET of its normalised directories: vsite lists
     one directory per root holding the package, the flat layout one in all.
     """
     prefixes = [*request["roots"], request["flat"], *answer["site_paths"]]
     kept = {k: v for k, v in answer.items() if k not in ("residue", "bytecode_dir")}
-    found = normalise(uncache(kept, answer["bytecode_dir"]), prefixes)
+    found: dict[str, Any] = normalise(
+        uncache(kept, answer["bytecode_dir"]), prefixes, request["shadowed"]
+    )
     found.pop("site_paths")
     for module in found["modules"].values():
         if "path" in module:
