@@ -13,7 +13,14 @@ import stat
 
 from vsite.errors import FarmError
 
-__all__ = ["ENV_DIR", "candidate_bases", "ensure_private_dir", "short_hash", "state_dir"]
+__all__ = [
+    "ENV_DIR",
+    "candidate_bases",
+    "check_private_dir",
+    "ensure_private_dir",
+    "short_hash",
+    "state_dir",
+]
 
 ENV_DIR = "VSITE_DIR"
 
@@ -56,6 +63,12 @@ def ensure_private_dir(path: str) -> None:
         pass
     except OSError as exc:
         raise FarmError(f"cannot create {path}: {exc.strerror or exc}", root=None) from None
+    check_private_dir(path)
+
+
+def check_private_dir(path: str) -> None:
+    """Raise FarmError (an OSError) unless ``path`` is a real directory of ours that
+    nobody else can write; FileNotFoundError when there is nothing at ``path``."""
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
         raise FarmError(f"refusing {path}: it is a symlink")

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import sys
 
 from vsite._machinery import MAGIC_NUMBER, SourceFileLoader, cache_from_source
+from vsite._paths import check_private_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class UserCache:
         try:
             if create:
                 _make_private(path, explicit=bool(os.environ.get(ENV_DIR)))
-            _check_private(path)
+            check_private_dir(path)
         except FileNotFoundError:
             if not create:
                 return None  # nothing cached yet; not remembered: a write may create it
@@ -190,7 +190,7 @@ def _make_private(path: str, *, explicit: bool) -> None:
     os.makedirs(os.path.dirname(parent) if not explicit else parent, exist_ok=True)
     if not explicit:
         _mkdir_private(parent)
-        _check_private(parent)
+        check_private_dir(parent)
     _mkdir_private(path)
 
 
@@ -199,19 +199,6 @@ def _mkdir_private(path: str) -> None:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
-
-
-def _check_private(path: str) -> None:
-    """Raise OSError unless ``path`` is a real directory of ours that nobody else writes."""
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode):
-        raise OSError(f"refusing {path}: it is a symlink")
-    if not stat.S_ISDIR(st.st_mode):
-        raise OSError(f"refusing {path}: not a directory")
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        raise OSError(f"refusing {path}: owned by uid {st.st_uid}, not {os.geteuid()}")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise OSError(f"refusing {path}: writable by group or others")
 
 
 def read_bytecode(path: str) -> bytes | None:
