@@ -38,11 +38,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import ModuleType
+    from typing import Optional
 
     from _typeshed import ReadableBuffer
 
     # (where the bytecode is, its contents or None when there is none yet)
-    Found = tuple[str, bytes | None]
+    Found = tuple[str, Optional[bytes]]
 
 __all__ = [
     "ENV_DIR",
@@ -280,6 +281,18 @@ class CachingSourceLoader(SourceFileLoader):
             user_cache.store(self.path, path, data)
             return
         super().set_data(path, data, _mode=_mode)
+
+    if sys.version_info < (3, 10):
+
+        def get_resource_reader(  # type: ignore[override]  # a reader, not the loader
+            self, name: str | None = None
+        ) -> object:
+            # As the 3.9 stdlib's: a reader for packages only; with files(), see there.
+            if not self.is_package(self.name if name is None else name):
+                return None
+            from vsite._compat.py39_reader import PackageReader
+
+            return PackageReader(self)
 
     def _bytecode_path(self) -> str | None:
         """The stdlib's bytecode path for this source; None where vsite leaves bytecode
