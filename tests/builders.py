@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
+from collections.abc import Mapping, Sequence
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any, Union
@@ -36,7 +37,7 @@ __all__ = [
     "write_tree",
 ]
 
-Tree = dict[str, Union[str, bytes, "Tree"]]
+Tree = Mapping[str, Union[str, bytes, "Tree"]]
 
 
 def write_tree(base: str | os.PathLike[str], tree: Tree) -> Path:
@@ -45,7 +46,7 @@ def write_tree(base: str | os.PathLike[str], tree: Tree) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name, content in tree.items():
         target = root / name
-        if isinstance(content, dict):
+        if isinstance(content, Mapping):
             write_tree(target, content)
         elif isinstance(content, bytes):
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,7 @@ def _csv(field: str) -> str:
 
 def write_manifest(
     path: str | os.PathLike[str],
-    roots: list[str | os.PathLike[str] | dict[str, Any]],
+    roots: Sequence[str | os.PathLike[str] | Mapping[str, Any]],
     **extra: Any,
 ) -> Path:
     """Write a schema-v1 manifest listing ``roots`` (paths, or root objects as given).
@@ -152,7 +153,7 @@ def write_manifest(
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    entries = [entry if isinstance(entry, dict) else os.fspath(entry) for entry in roots]
+    entries = [dict(entry) if isinstance(entry, Mapping) else os.fspath(entry) for entry in roots]
     data = {"vsite": 1, "roots": entries, **extra}
     target.write_text(json.dumps(data, indent=1), encoding="utf-8")
     return target
@@ -182,7 +183,8 @@ def compile_extension(
     """Compile a C extension module ``modname`` into ``dest_dir``; return the file.
 
     The module has one attribute, ``KIND == kind``. Built with the system C compiler
-    against this interpreter's headers; the test is skipped when either is missing.
+    against this interpreter's headers; the test is skipped when either is missing, and
+    fails with the compiler's message when the build does.
     """
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
@@ -200,5 +202,10 @@ def compile_extension(
         command += ["-o", str(target)]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        pytest.skip(f"cannot build a test extension module: {result.stderr.strip()[:300]}")
+        # The compiler and headers are there: a failed build is a broken test, not a skip.
+        pytest.fail(
+            f"cannot build test extension module {modname!r} ({' '.join(command)}):\n"
+            f"{result.stderr.strip()}",
+            pytrace=False,
+        )
     return target

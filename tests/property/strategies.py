@@ -213,19 +213,18 @@ def _vary(draw: st.DrawFn, entries: tuple[tuple[str, Node], ...]) -> tuple[tuple
 # -- on disk -----------------------------------------------------------------------------
 
 
-def write_scenario(
-    scenario: Scenario, base: Path, extensions: dict[str, bytes] | None = None
-) -> list[Path]:
+def write_scenario(scenario: Scenario, base: Path, extensions: dict[str, bytes]) -> list[Path]:
     """Write each root as ``base/r<N>``; return the root paths in manifest order.
 
     ``extensions`` maps a module's last name component to a compiled extension module
-    of that name (its ``PyInit_``); without one, an extension suffix is written as
-    source instead, so the scenario still runs where no C compiler is.
+    of that name (its ``PyInit_``), for every name an extension suffix may be drawn for:
+    an extension module is never replaced by source (the ``extensions`` fixture skips
+    the property where no compiler or Python headers are).
     """
     paths = []
     for number, root in enumerate(scenario):
         name = f"r{number}"
-        tree = _tree(root.tree, f"r{number}:", "", extensions or {})
+        tree = _tree(root.tree, f"r{number}:", "", extensions)
         if root.dist is None:
             paths.append(write_tree(base / name, tree))
             continue
@@ -247,28 +246,22 @@ def write_scenario(
 
 def _tree(
     entries: tuple[tuple[str, Node], ...], mark: str, rel: str, extensions: dict[str, bytes]
-) -> Tree:
-    tree: Tree = {}
+) -> dict[str, str | bytes | Tree]:
+    tree: dict[str, str | bytes | Tree] = {}
     for name, node in entries:
         if isinstance(node, Module):
-            filename = _filename(name, node.suffix, extensions)
+            filename = name + node.suffix
             tree[filename] = _module_file(name, filename, mark + rel + filename, extensions)
             continue
         sub = _tree(node.children, mark, f"{rel}{name}/", extensions)
         if node.init is not None:
-            filename = _filename("__init__", node.init, extensions)
+            filename = "__init__" + node.init
             extra = _PKGUTIL_INIT if node.pkgutil else ""
             sub[filename] = _module_file(
                 name, filename, f"{mark}{rel}{name}/{filename}", extensions, extra
             )
         tree[name] = sub
     return tree
-
-
-def _filename(stem: str, suffix: str, extensions: dict[str, bytes]) -> str:
-    if suffix in EXTENSION_SUFFIXES and not extensions:
-        suffix = ".py"
-    return stem + suffix
 
 
 def _module_file(
@@ -284,6 +277,8 @@ def _module_file(
         # without a source), then the code object.
         return importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code)
     # An extension module: ELF ignores bytes past its sections, so the marker rides along.
+    if modname not in extensions:
+        raise ValueError(f"no compiled extension module {modname!r} for {filename}")
     return extensions[modname] + MARK_TAG + mark.encode() + b"\0"
 
 
