@@ -48,7 +48,7 @@ def test_any_record_bytes_read_without_error(dist_info: Path, content: bytes) ->
 
 # Any file name but one holding a line break: no RECORD reader can be sure of those.
 paths = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\n\r/\0"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\n\r/\0"),
     min_size=1,
 )
 
@@ -85,14 +85,21 @@ _records = st.one_of(
 )
 
 
+def _recorded(dist_info: Path) -> list[str]:
+    """RECORD's paths read as PEP 376 / 627 define the file, independently of vsite: a CSV
+    file in the csv module's default dialect, one row per file, the path first."""
+    with open(dist_info / "RECORD", encoding="utf-8", newline="") as stream:
+        return [row[0] for row in csv.reader(stream) if row]
+
+
 def _reference(root: Path, listing: dict[str, bool]) -> list[str]:
-    """native_entries' rule, from record_paths (every line parsed)."""
+    """native_entries' rule, from every RECORD line parsed by the csv module."""
     found: set[str] = set()
     unrecorded = dict(listing)
     for name, is_dir in listing.items():
         if not (is_dir and name.endswith(".dist-info")):
             continue
-        for path in record_paths(str(root / name)) or ():
+        for path in _recorded(root / name):
             top, sep, _ = path.replace("\\", "/").partition("/")
             if top.startswith(".."):
                 continue
