@@ -298,7 +298,8 @@ class EnvSetup:
     def new_env(self, layout: str, wheels: WheelSet, *, expect_reuse: bool = True) -> Run:
         where = Path(tempfile.mkdtemp(prefix=f"{wheels.name}-{layout}-", dir=self.work))
         try:
-            return getattr(self, f"_{layout}")(wheels, where, expect_reuse)
+            build: Callable[[WheelSet, Path, bool], Run] = getattr(self, f"_{layout}")
+            return build(wheels, where, expect_reuse)
         finally:
             remove_tree(where)
 
@@ -371,9 +372,9 @@ class EnvSetup:
             run = self.new_env("vsite", wheels, expect_reuse=False)
             stored = _stored(run, "empty store")
             record.write_text(json.dumps(stored))
-        stored = json.loads(record.read_text()) if record.exists() else None
-        if stored:
-            first["vsite"] = _first_text(stored, measured_now=rebuild)
+        recorded = json.loads(record.read_text()) if record.exists() else None
+        if recorded:
+            first["vsite"] = _first_text(recorded, measured_now=rebuild)
         marker = wheels.home / "uv-warmed"
         cold = self.uv_cache_new or not marker.exists()
         self.log(f"{wheels.name}: uv warm-up ({'cold' if cold else 'warm'} cache)")

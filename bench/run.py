@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -547,7 +548,11 @@ _check = '%r,%r' % (_best(_hits), _best(_misses))
             separators=(",", ":"),
         ).encode()
         blobs["pickle"] = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
-        loaders = {"marshal": marshal.loads, "json": json.loads, "pickle": pickle.loads}
+        loaders: dict[str, Callable[[bytes], object]] = {
+            "marshal": marshal.loads,
+            "json": json.loads,
+            "pickle": pickle.loads,
+        }
         times: dict[str, list[float]] = {name: [] for name in loaders}
         names = list(loaders)
         for r in range(max(30, self.rounds * 3)):

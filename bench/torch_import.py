@@ -39,6 +39,7 @@ def probe_activate(manifest: str) -> None:
     handle = vsite.activate(manifest)
     seconds = time.perf_counter() - start
     farm = handle.farm
+    assert farm is not None, "torch's site has native code: activation stages a farm"
     print(
         json.dumps(
             {
@@ -65,7 +66,8 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, float]:
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    report: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ pytest.importorskip("installer")
 def _flatten(tree: Tree, prefix: str = "") -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for name, content in tree.items():
-        if isinstance(content, dict):
+        if isinstance(content, Mapping):
             files.update(_flatten(content, f"{prefix}{name}/"))
         else:
             files[prefix + name] = content.encode() if isinstance(content, str) else content

@@ -186,6 +186,7 @@ def test_a_failed_bytecode_add_puts_every_mode_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import vsite.store as store_module
+    from vsite.store_bytecode import compile_root as real
 
     wheel = _wheel(tmp_path)
     store = Store(os.fspath(tmp_path / "store"))
@@ -193,7 +194,6 @@ def test_a_failed_bytecode_add_puts_every_mode_back(
     install(wheels, store, compile_bytecode=False)
     entry = _entry(tmp_path / "store", wheel)
     before = {path: path.lstat().st_mode for path in [entry, *entry.rglob("*")]}
-    real = store_module.compile_root
 
     def compile_then_fail(root: str, final_root: str) -> None:
         real(root, final_root)

@@ -15,9 +15,19 @@ specs of every module found, metadata, resources and package ``__path__``s.
 Paths are reported raw; the harness normalises them.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import importlib.metadata as md
+
+# A JSON document as the probe builds it.
+JSON = Any
 
 # pkgutil.walk_packages imports every PACKAGE it lists (that is how it finds their
 # subpackages); none of this corpus's packages has an effect beyond the probe's own
@@ -43,7 +53,7 @@ MAX_RESOURCES = 400  # packages whose resources are listed per distribution
 INSTALLER_FILES = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
-def _load_layouts():
+def _load_layouts() -> ModuleType:
     """tests/layouts.py, loaded by path: no ``tests`` package in this interpreter."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "layouts.py")
     module = type(sys)("_layouts")
@@ -53,12 +63,13 @@ def _load_layouts():
     return module
 
 
-def _setup(layout, config):
+def _setup(layout: str, config: dict[str, Any]) -> list[str]:
     """Enter ``layout``; the sys.path entries it put where site-packages sits."""
     layouts = _load_layouts()
     if layout == "vsite":
         sys.path.insert(0, config["vsite_src"])
     try:
+        entries: list[str]
         entries, _ = layouts.enter(
             layout, roots=config["roots"], flat=config["flat"], manifest=config["manifest"]
         )
@@ -68,35 +79,43 @@ def _setup(layout, config):
     return entries
 
 
-def _error(exc):
+def _error(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _ours(obj):
+def _ours(obj: object) -> bool:
     module = getattr(type(obj), "__module__", "") or ""
     return module == "vsite" or module.startswith("vsite.")
 
 
-def _hook_name(obj):
+def _hook_name(obj: object) -> str:
     name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     module = getattr(obj, "__module__", None) or type(obj).__module__
     return f"{module}.{name}"
 
 
-def probe_global(site_paths, baseline):
+def _all_entry_points() -> list[md.EntryPoint]:
     import importlib.metadata as md
 
-    loaded = {}
+    if sys.version_info >= (3, 12):
+        return list(md.entry_points())
+    else:  # 3.9: a dict of group -> entry points; 3.10-3.11: SelectableGroups, a dict too.
+        return [ep for group in md.entry_points().values() for ep in group]
+
+
+def probe_global(site_paths: list[str], baseline: set[str]) -> dict[str, JSON]:
+    import importlib.metadata as md
+
+    loaded: dict[str, str | None] = {}
     for name, module in sorted(sys.modules.items()):
         if name in baseline or name == "vsite" or name.startswith("vsite."):
             continue
         loaded[name] = getattr(module, "__file__", None)
     dists = sorted((d.metadata["Name"] or "", d.version or "") for d in md.distributions())
-    groups = md.entry_points()
-    if isinstance(groups, dict):  # 3.10-3.11: SelectableGroups, group -> EntryPoints
-        groups = [ep for group in groups.values() for ep in group]
-    eps = sorted((ep.group, ep.name, ep.value) for ep in groups)
-    packages = {k: sorted(v) for k, v in md.packages_distributions().items()}
+    eps = sorted((ep.group, ep.name, ep.value) for ep in _all_entry_points())
+    packages: dict[str, list[str]] | None = None
+    if sys.version_info >= (3, 10):  # the corpus runs on 3.11; 3.9's has no such call
+        packages = {k: sorted(v) for k, v in md.packages_distributions().items()}
     startup = {
         "sys_path": [p for p in sys.path if p not in site_paths],
         "site_entry_count": sum(1 for p in sys.path if p in site_paths),
@@ -113,14 +132,14 @@ def probe_global(site_paths, baseline):
     }
 
 
-def probe_pkg_resources():
+def probe_pkg_resources() -> dict[str, JSON]:
     """What a program that imports pkg_resources (setuptools) sees of the site."""
     try:
         import pkg_resources
     except BaseException as exc:
         return {"error": _error(exc)}
     working_set = sorted((d.project_name, d.version, d.location) for d in pkg_resources.working_set)
-    lookups = {}
+    lookups: dict[str, JSON] = {}
     for project_name, _, _ in working_set:
         try:
             found = pkg_resources.get_distribution(project_name)
@@ -131,6 +150,7 @@ def probe_pkg_resources():
         (ep.dist.project_name, ep.name, str(ep))
         for ep in pkg_resources.iter_entry_points("console_scripts")
     )
+    requirement: list[str] | str
     try:
         requirement = [str(d) for d in pkg_resources.require("sphinx")]
     except BaseException as exc:
@@ -143,9 +163,9 @@ def probe_pkg_resources():
     }
 
 
-def _top_level_names(dist):
+def _top_level_names(dist: md.Distribution) -> list[str]:
     text = dist.read_text("top_level.txt")
-    names = set()
+    names: set[str] = set()
     if text:
         names.update(line.strip().replace("/", ".") for line in text.splitlines())
     for path in dist.files or ():
@@ -164,7 +184,7 @@ def _top_level_names(dist):
 _STANDARD_MODULES = ("_frozen_importlib", "_frozen_importlib_external", "zipimport")
 
 
-def _loader_kind(loader):
+def _loader_kind(loader: object) -> str | None:
     """The standard loader class ``loader`` is (SPEC: specs use the standard loaders;
     vsite may subclass one to add a resource reader), else its own full name."""
     if loader is None:
@@ -175,7 +195,7 @@ def _loader_kind(loader):
     return f"nonstandard {type(loader).__module__}.{type(loader).__qualname__}"
 
 
-def _module_info(module):
+def _module_info(module: ModuleType) -> dict[str, JSON]:
     spec = getattr(module, "__spec__", None)
     path = getattr(module, "__path__", None)
     return {
@@ -185,11 +205,11 @@ def _module_info(module):
     }
 
 
-def _skipped(name):
+def _skipped(name: str) -> bool:
     return any(name == s or name.startswith(s + ".") for s in SKIP_WALK)
 
 
-def _import_skipped(name):
+def _import_skipped(name: str) -> bool:
     import fnmatch
 
     patterns = [p.strip() for key in SKIP_IMPORT for p in key.split(",")]
@@ -197,13 +217,13 @@ def _import_skipped(name):
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(probe, p) for p in patterns)
 
 
-def probe_dist(name):
+def probe_dist(name: str) -> dict[str, JSON]:
     import importlib
     import importlib.metadata as md
     import importlib.util
     import pkgutil
 
-    out = {"dist": name}
+    out: dict[str, JSON] = {"dist": name}
     try:
         dist = md.distribution(name)
     except Exception as exc:
@@ -224,7 +244,7 @@ def probe_dist(name):
         "same_as_lookup": str(md.distribution(dist.metadata["Name"]).locate_file("")),
     }
     tops = _top_level_names(dist)
-    imports = {}
+    imports: dict[str, JSON] = {}
     for top in tops:
         try:
             module = importlib.import_module(top)
@@ -234,21 +254,22 @@ def probe_dist(name):
         imports[top] = _module_info(module)
     out["imports"] = imports
 
-    walked, errors, specs = [], {}, {}
+    walked: list[tuple[str, bool]] = []
+    errors: dict[str, str] = {}
+    specs: dict[str, JSON] = {}
 
-    def onerror(failed):
+    def onerror(failed: str) -> None:
         errors[failed] = _error(sys.exc_info()[1])
 
     truncated = False
     for top in tops:
-        module = sys.modules.get(top)
-        path = getattr(module, "__path__", None)
+        path = getattr(sys.modules.get(top), "__path__", None)
         if path is None or _skipped(top):
             continue
         for info in pkgutil.walk_packages(path, top + ".", onerror=onerror):
             if _skipped(info.name):
                 continue
-            walked.append([info.name, info.ispkg])
+            walked.append((info.name, info.ispkg))
             if len(walked) >= MAX_WALK:
                 truncated = True
                 break
@@ -267,7 +288,7 @@ def probe_dist(name):
     out["walk"] = {"modules": walked, "errors": errors, "truncated": truncated}
     out["specs"] = specs
 
-    module_imports = {}
+    module_imports: dict[str, str | None] = {}
     for module_name, ispkg in walked:
         if ispkg or module_name in sys.modules or _import_skipped(module_name):
             continue
@@ -283,7 +304,8 @@ def probe_dist(name):
 
     packages = [top for top in tops if getattr(sys.modules.get(top), "__path__", None)]
     packages += [n for n, ispkg in walked if ispkg and n in sys.modules]
-    resources, paths = {}, {}
+    resources: dict[str, JSON] = {}
+    paths: dict[str, list[str]] = {}
     import importlib.resources as ir
 
     for package in packages[:MAX_RESOURCES]:
@@ -296,7 +318,7 @@ def probe_dist(name):
         resources[package] = names
     out["resources"] = resources
     out["package_paths"] = paths
-    loaded = {}
+    loaded: dict[str, JSON] = {}
     for module_name, module in sorted(sys.modules.items()):
         if module_name == "vsite" or module_name.startswith("vsite."):
             continue
@@ -311,7 +333,7 @@ def probe_dist(name):
     return out
 
 
-def main():
+def main() -> None:
     del sys.path[0]  # the probe's own directory
     layout, config_file, mode = sys.argv[1:4]
     with open(config_file, encoding="utf-8") as stream:

@@ -19,6 +19,7 @@ import pytest
 
 from tests.conformance.run import (
     GLOBAL,
+    PYTHON,
     Prepared,
     SetupError,
     cache_dir,
@@ -96,7 +97,7 @@ def test_a_later_roots_copy_of_a_file_two_wheels_ship_is_a_difference(tmp_path: 
 
 @pytest.fixture(scope="module")
 def prepared() -> Prepared:
-    if sys.version_info[:2] != (3, 11):
+    if sys.version_info[:2] != PYTHON:
         pytest.skip("the conformance corpus is resolved for Python 3.11")
     # Opt-in for a bare pytest run; required mode runs it unless VSITE_CONFORMANCE=0.
     if os.environ.get("VSITE_CONFORMANCE", "1" if required_mode() else "0") != "1":

@@ -29,6 +29,7 @@ from tests.conftest import require_or_skip
 from tests.real_roots import install_target, pip_download
 
 TORCH = "torch==2.14.1"
+WHEELS_PYTHON = (3, 11)  # the cached wheels are cp311
 CACHE = Path(os.environ.get("VSITE_TORCH_CACHE") or real_roots.CACHE)
 WHEELS = CACHE / "torch-wheels"
 ROOTS = CACHE / "torch-roots"
@@ -128,7 +129,7 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 def torch_site(tmp_path_factory: pytest.TempPathFactory) -> TorchSite:
     if sys.platform != "linux" or platform.machine() != "x86_64":
         pytest.skip("torch 2.14.1's CUDA wheel set is for linux x86_64")
-    if sys.version_info[:2] != (3, 11):
+    if sys.version_info[:2] != WHEELS_PYTHON:
         pytest.skip("the cached wheels are cp311")
     loader = hidden_system_cuda()  # before downloading GBs that would prove nothing
     wheels = download_wheels()

@@ -8,18 +8,25 @@ an example costs its imports, not an interpreter start; each case has fresh dire
 and its modules are purged afterwards, so no state carries from one case to the next.
 """
 
+from __future__ import annotations
+
 import importlib
 import json
 import os
 import re
 import sys
 import traceback
+from types import ModuleType
+from typing import Any
+
+# A JSON document as the worker reads or writes it.
+JSON = Any
 
 del sys.path[0]  # this script's directory
 LAYOUT = sys.argv[1]
 
 
-def _load_layouts():
+def _load_layouts() -> ModuleType:
     """tests/layouts.py, loaded by path: no ``tests`` package in this interpreter."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "layouts.py")
     module = type(sys)("_layouts")
@@ -38,7 +45,7 @@ _MARK_TAG = b"\0VSITE-MARK:"
 _STANDARD_LOADER_MODULES = ("_frozen_importlib", "_frozen_importlib_external")
 
 
-def main():
+def main() -> None:
     # Import what the probe uses before the first snapshot of sys.meta_path: the
     # importlib_metadata backport adds its finder there on import (and removes the
     # stdlib PathFinder's find_distributions), which must outlive every case.
@@ -56,20 +63,21 @@ def main():
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            answer = {"ok": run_case(request)}
+            answer: dict[str, JSON] = {"ok": run_case(request)}
         except BaseException:
             answer = {"error": traceback.format_exc()}
         _protocol.write(json.dumps(answer) + "\n")
         _protocol.flush()
 
 
-def run_case(request):
+def run_case(request: dict[str, JSON]) -> dict[str, JSON]:
     tops = set(request["top"])
     before = (list(sys.path), list(sys.meta_path), list(sys.path_hooks))
+    entries: list[str]
     entries, handle = layouts.enter(
         LAYOUT, roots=request["roots"], flat=request["flat"], manifest=request["manifest"]
     )
-    site_paths = [handle.site_path] if handle is not None else []
+    site_paths: list[str] = [handle.site_path] if handle is not None else []
     try:
         result = probe(request, entries)
     finally:
@@ -97,10 +105,10 @@ def run_case(request):
     return result
 
 
-def probe(request, entries):
+def probe(request: dict[str, JSON], entries: list[str]) -> dict[str, JSON]:
     import pkgutil
 
-    modules = {}
+    modules: dict[str, JSON] = {}
     for name in request["names"]:
         try:
             module = importlib.import_module(name)
@@ -117,9 +125,10 @@ def probe(request, entries):
     }
 
 
-def describe(module):
+def describe(module: ModuleType) -> dict[str, JSON]:
     spec = module.__spec__
-    found = {
+    assert spec is not None  # imported by the import system: it has a spec
+    found: dict[str, JSON] = {
         "loader": _loader_kind(spec.loader),
         "file": getattr(module, "__file__", None),
         "cached": getattr(module, "__cached__", None),
@@ -134,9 +143,9 @@ def describe(module):
     return found
 
 
-def resources(name):
+def resources(name: str) -> dict[str, JSON]:
     """One level of files(name): (name, is_dir) pairs, per API this interpreter has."""
-    found = {}
+    found: dict[str, JSON] = {}
     apis = ["importlib_resources"]
     # 3.9's stdlib files() ignores resource readers (a known, documented difference).
     if sys.version_info >= (3, 10):
@@ -154,13 +163,13 @@ def resources(name):
     return found
 
 
-def metadata(api, request):
+def metadata(api: Any, request: dict[str, JSON]) -> dict[str, JSON]:
     """The case's distributions as one metadata API sees them; ``entry_points()`` by
     group is derived from them (reading every installed distribution's entry points
     per case would cost more than the rest of the probe)."""
     base = os.path.join(request["base"], "")
-    dists = []
-    groups = {group: [] for group in request["groups"]}
+    dists: list[JSON] = []
+    groups: dict[str, list[list[str]]] = {group: [] for group in request["groups"]}
     for dist in api.distributions():
         if not str(dist.locate_file("")).startswith(base):
             continue  # the interpreter's own site-packages: the same for every layout
@@ -169,7 +178,7 @@ def metadata(api, request):
         dists.append([dist.metadata["Name"], dist.version, entry_points, files])
         for group, name, value in entry_points:
             groups.setdefault(group, []).append([name, value])
-    versions = {}
+    versions: dict[str, str | None] = {}
     for spelling in request["spellings"]:
         try:
             versions[spelling] = api.version(spelling)
@@ -182,7 +191,7 @@ def metadata(api, request):
     }
 
 
-def _backport(request):
+def _backport(request: dict[str, JSON]) -> dict[str, JSON] | None:
     try:
         import importlib_metadata
     except ImportError:
@@ -190,7 +199,7 @@ def _backport(request):
     return metadata(importlib_metadata, request)
 
 
-def _loader_kind(loader):
+def _loader_kind(loader: object) -> str:
     """The standard loader class a loader is (or extends): vsite's must be one."""
     for cls in type(loader).__mro__:
         if cls.__module__ in _STANDARD_LOADER_MODULES:
@@ -198,7 +207,7 @@ def _loader_kind(loader):
     return f"{type(loader).__module__}.{type(loader).__qualname__}"
 
 
-def _trailing_mark(origin):
+def _trailing_mark(origin: str | None) -> str | None:
     if origin is None:
         return None
     with open(origin, "rb") as stream:
@@ -207,11 +216,11 @@ def _trailing_mark(origin):
     return mark.rstrip(b"\0").decode() if tag else None
 
 
-def _canonical(name):
+def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _under(path, prefixes):
+def _under(path: str, prefixes: list[str]) -> bool:
     return any(path == p or path.startswith(os.path.join(p, "")) for p in prefixes)
 
 

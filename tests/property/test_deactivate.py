@@ -23,7 +23,7 @@ from tests.property.workers import LayoutWorkers, run_scenario
 
 # A quarter of the profile's examples: the same generator as the equivalence property,
 # which already spends the full budget on it.
-QUARTER = settings(max_examples=max(10, settings.default.max_examples // 4))
+QUARTER = settings(max_examples=max(10, settings().max_examples // 4))
 
 
 @QUARTER

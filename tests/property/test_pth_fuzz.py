@@ -22,8 +22,9 @@ import io
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import example, given
@@ -65,11 +66,11 @@ import_lines = st.builds(
 )
 path_lines = st.one_of(
     st.sampled_from([b"sub", b".", b"..", b"sub/../sub", b"missing", b"/", b"sub\x00x", b"~"]),
-    _text(st.characters(exclude_categories=("Cs",), exclude_characters="\n\r")),
+    _text(st.characters(exclude_categories=["Cs"], exclude_characters="\n\r")),
 )
 lines = st.one_of(
     st.just(b""),
-    st.builds(lambda text: b"#" + text, _text(st.characters(exclude_categories=("Cs",)))),
+    st.builds(lambda text: b"#" + text, _text(st.characters(exclude_categories=["Cs"]))),
     import_lines,
     path_lines,
     st.binary(max_size=12),  # anything, undecodable bytes included
@@ -93,7 +94,10 @@ EXAMPLES = [
 ]
 
 
-def _with_examples(test):  # type: ignore[no-untyped-def]
+_Test = TypeVar("_Test", bound=Callable[..., Any])
+
+
+def _with_examples(test: _Test) -> _Test:
     for content in EXAMPLES:
         test = example(content=content)(test)
     return test

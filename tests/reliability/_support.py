@@ -126,8 +126,8 @@ def as_other_user(func: Callable[[], object]) -> object:
     assert data, "the child reported nothing"
     kind, value = pickle.loads(data)
     if kind == "raised":
-        exc, text = value
-        raise AssertionError(f"in the child running as nobody:\n{text}") from exc
+        error, text = value
+        raise AssertionError(f"in the child running as nobody:\n{text}") from error
     return value
 
 

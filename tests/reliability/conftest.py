@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import compile_extension, make_root, write_manifest
+from tests.builders import Tree, compile_extension, make_root, write_manifest
 from tests.native_builders import EXT
 
 
@@ -24,7 +24,7 @@ def extension_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def native_manifest(base: Path, extension: bytes, *, packages: int = 1) -> Path:
     """A manifest whose first root holds native code (``relnat*`` packages, staged in the
     farm), next to a pure root (``relpure``)."""
-    tree = {
+    tree: Tree = {
         f"relnat{n}": {"__init__.py": "from .rel_ext import KIND\n", "rel_ext" + EXT: extension}
         for n in range(packages)
     }

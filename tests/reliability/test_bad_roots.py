@@ -45,7 +45,7 @@ def test_dist_info_without_metadata_activates_and_reads_as_in_a_flat_site(
     info = root / "relnometa-1.0.dist-info"
     (info / "METADATA").unlink()
     vsite.activate(write_manifest(tmp_path / "manifest.json", [root]))
-    import relnometa_mod
+    import relnometa_mod  # type: ignore[import-not-found]  # written by the test
 
     assert relnometa_mod.X == 1
     found = importlib.metadata.distribution("relnometa")
@@ -86,8 +86,8 @@ def test_record_with_bad_rows_activates_and_still_stages_native_code(
     record = tmp_path / "relnative" / "relnative-1.0.dist-info" / "RECORD"
     record.write_bytes(BAD_RECORD_ROWS + record.read_bytes() + BAD_RECORD_ROWS)
     handle = vsite.activate(manifest)
-    import relnat0
-    import relpure
+    import relnat0  # type: ignore[import-not-found]  # written by the test
+    import relpure  # type: ignore[import-not-found]  # written by the test
 
     assert (relnat0.KIND, relpure.WHO) == ("native", "pure")
     assert handle.farm is not None
@@ -109,7 +109,7 @@ def test_symlink_loops_inside_a_root_neither_hang_nor_fail(
     os.symlink("relself", pure / "relself")  # a top-level entry that loops on itself
     handle = vsite.activate(manifest)
     import relnat0
-    import relpure.again.again
+    import relpure.again.again  # type: ignore[import-not-found]  # written by the test
 
     assert relnat0.KIND == "native"
     assert relpure.again.again.__file__ == str(pure / "relpure" / "again" / "again" / "__init__.py")
@@ -196,6 +196,7 @@ def _import_outcomes() -> dict[str, str]:
         except Exception as exc:
             found[name] = type(exc).__name__
         else:
+            assert module.__spec__ is not None
             found[name] = "namespace" if module.__spec__.origin is None else "module"
     try:
         with warnings.catch_warnings():  # 3.12+: the None of a missing header is deprecated
@@ -299,7 +300,7 @@ def test_root_changed_after_activation_fails_imports_naming_it(
         importlib.import_module("relpure")
     with pytest.raises(ImportError, match=f"root directory {native} changed"):
         importlib.import_module("relnat0")
-    import relkept_mod  # the untouched root still serves
+    import relkept_mod  # type: ignore[import-not-found]  # the untouched root still serves
 
     assert relkept_mod.X == "kept"
     assert relpure.__name__ == "relpure"  # a module imported before is left alone

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.builders import make_root, write_manifest
+from tests.builders import Tree, make_root, write_manifest
 from tests.native_builders import EXT
 from tests.reliability._support import (
     as_other_user,
@@ -23,7 +23,7 @@ def test_roots_and_farm_are_never_written_by_a_user_who_owns_them(
     extension_bytes: bytes, shared_tmp: Path
 ) -> None:
     require_root()
-    tree = {
+    tree: Tree = {
         "ownnat": {
             "__init__.py": "from .rel_ext import KIND\n",
             "rel_ext" + EXT: extension_bytes,

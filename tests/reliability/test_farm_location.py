@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.builders import make_root, write_manifest
+from tests.children import child_env
 from tests.reliability._support import (
     NOBODY,
     VSITE,
     assert_one_line_error,
-    child_env,
     listing,
     run,
 )
