@@ -1,11 +1,9 @@
-"""Time to a ready environment from already-downloaded wheels: vsite vs pip vs uv.
-
-Three ways to get a NEW environment from the same local wheel files:
+"""New environments from already-downloaded wheels, three ways: vsite, pip, uv.
 
 - ``vsite``: ``vsite install --store STORE -o M WHEELS`` into a store that already holds
   every wheel (it must reuse every root and unpack none), then the first activation in
-  a fresh process, ``python -c "import vsite; vsite.activate(M)"``, with an empty
-  ``VSITE_DIR`` (cold index, no farm yet);
+  a fresh process (``probes/environment.py --activate M``) with an empty ``VSITE_DIR``
+  (cold index, no farm yet);
 - ``pip``: ``python -m venv DIR`` + ``DIR/bin/pip install --no-index --no-deps
   --find-links WHEELDIR WHEELS`` (pip's defaults otherwise: it compiles bytecode);
 - ``uv``: ``uv venv DIR`` + ``uv pip install --offline --no-deps --python DIR/bin/python
@@ -14,19 +12,13 @@ Three ways to get a NEW environment from the same local wheel files:
 
 Each measured step is a child process timed by the parent (spawn to reap) with its
 CPU time from ``getrusage(RUSAGE_CHILDREN)``; every environment is checked (versions of
-its distributions, one top-level package found) untimed, then removed.
-
-Wheel sets: ``n<N>``, N small synthetic wheels built once from the roots of
-``trees.py`` (under ``bench/trees/envsetup/``), and ``torch``, the wheels already
-downloaded for the native tests (``~/.cache/vsite-tests/torch-wheels``), skipped with
-a reason when absent or built for another interpreter.
+its distributions, one top-level package found) untimed, then removed. The section
+(``sections/envsetup.py``) turns the runs into tables.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -38,126 +30,19 @@ import statistics
 import subprocess
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable
 
-from trees import _root_files, dist_name, package_name, venv_python
-from workloads import spread
+from context import Context
+from measure import rotation
+from spawn import probe
+from trees import venv_python
+from wheelsets import WheelSet
 
-__all__ = [
-    "ENVSETUP_MAX_N",
-    "LAYOUTS",
-    "TORCH_TARGET",
-    "TORCH_WHEELS",
-    "EnvSetup",
-    "Run",
-    "WheelSet",
-]
+__all__ = ["LAYOUTS", "EnvSetup", "Run", "per_round", "runs_per_round", "step_median"]
 
-GENERATOR = 1  # bump when the synthetic wheels change
-ENVSETUP_MAX_N = 1000  # larger N: pip alone would take minutes per round
-TORCH_WHEELS = Path.home() / ".cache" / "vsite-tests" / "torch-wheels"
-#: uv (warm cache) / vsite (warm store) for a new torch environment, at least
-TORCH_TARGET = 20.0
 LAYOUTS = ("vsite", "pip", "uv")
 _INSTALL_LINE = re.compile(r"vsite: (\d+) roots \((\d+) unpacked, (\d+) reused\)")
-
-
-# -- wheel sets --------------------------------------------------------------------------
-
-
-class WheelSet:
-    """Wheel files to install, where their store lives, and how to check an environment."""
-
-    def __init__(self, name: str, wheels: list[Path], home: Path, *, persistent: bool) -> None:
-        self.name = name
-        self.wheels = wheels
-        self.home = home  # store/, first.json, uv-warmed live here
-        self.persistent = persistent  # keep the store between runs (a rebuild is slow)
-        self.wheel_dir = wheels[0].parent
-        self.dists = [_wheel_dist(path) for path in wheels]
-        self.top_level = "benchpkg_0000"
-
-    @property
-    def store(self) -> Path:
-        return self.home / "store"
-
-    @property
-    def size_mib(self) -> float:
-        return sum(path.stat().st_size for path in self.wheels) / 2**20
-
-    def check_code(self) -> tuple[str, str]:
-        """Code printing the environment's check value, and the value it must print."""
-        pairs = [self.dists[i] for i in spread(len(self.dists), 50)]
-        code = (
-            "import importlib.metadata as _m, importlib.util as _u\n"
-            f"_v = [_m.version(n) for n, _ in {pairs!r}]\n"
-            f"print(repr((_v, _u.find_spec({self.top_level!r}) is not None)))"
-        )
-        return code, repr(([v for _, v in pairs], True))
-
-
-def _wheel_dist(path: Path) -> tuple[str, str]:
-    name, version = path.name.split("-")[:2]
-    return name.replace("_", "-"), version
-
-
-def _record_line(rel: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{rel},sha256={digest},{len(data)}"
-
-
-def _write_wheel(path: Path, files: dict[str, bytes]) -> None:
-    """A wheel with fixed timestamps, so the same content gives the same file (store key)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel, data in files.items():
-            info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-
-
-def synthetic_wheels(base: Path, n: int, *, fresh: bool = False) -> WheelSet:
-    """N wheels holding the roots of ``trees.py`` (built once, reused while unchanged)."""
-    home = base / "envsetup" / f"n{n}"
-    wheel_dir = home / "wheels"
-    stamp = home / "wheels-stamp.json"
-    want = json.dumps({"generator": GENERATOR, "n": n})
-    if fresh or not (stamp.exists() and stamp.read_text() == want):
-        if wheel_dir.exists():
-            shutil.rmtree(wheel_dir)
-        wheel_dir.mkdir(parents=True)
-        for i in range(n):
-            files = _root_files(i)
-            info = next(rel.split("/")[0] for rel in files if rel.endswith(".dist-info/METADATA"))
-            # An installer writes INSTALLER and RECORD itself; a wheel carries RECORD only.
-            files = {
-                rel: data
-                for rel, data in files.items()
-                if rel not in (f"{info}/INSTALLER", f"{info}/RECORD")
-            }
-            record = [_record_line(rel, data) for rel, data in files.items()]
-            files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
-            _write_wheel(wheel_dir / f"{dist_name(i)}-1.0.{i}-py3-none-any.whl", files)
-        stamp.write_text(want)
-    wheels = sorted(wheel_dir.glob("*.whl"))
-    found = WheelSet(f"n{n}", wheels, home, persistent=False)
-    found.top_level = package_name(n - 1)
-    return found
-
-
-def torch_wheels(base: Path, wheel_dir: Path, python_tag: str) -> WheelSet | str:
-    """The torch set, or why it is skipped."""
-    wheels = sorted(wheel_dir.glob("*.whl"))
-    if not any(path.name.startswith("torch-") for path in wheels):
-        return f"no torch wheel in {wheel_dir}"
-    torch = next(path for path in wheels if path.name.startswith("torch-"))
-    if f"-{python_tag}-" not in torch.name:
-        return f"{torch.name} is not for this interpreter ({python_tag})"
-    found = WheelSet("torch", wheels, base / "envsetup" / "torch", persistent=True)
-    found.top_level = "torch"
-    return found
 
 
 # -- running steps -----------------------------------------------------------------------
@@ -221,36 +106,28 @@ class Run:
         return sum(step.cpu for step in self.steps.values())
 
 
-# -- the section -------------------------------------------------------------------------
+# -- new environments ------------------------------------------------------------------
 
 
 class EnvSetup:
-    """Builds the new environments; the caller (run.py) turns the runs into tables."""
+    """Builds the new environments, one layout at a time, in rounds."""
 
-    def __init__(
-        self,
-        base: Path,
-        python: str,
-        empty_venv: Path,
-        vsite_cli: list[str],
-        src: Path,
-        env: dict[str, str],
-        log: Callable[[str], None],
-        *,
-        fresh: bool = False,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
+        base = ctx.base
         self.base = base
-        self.python = python
-        self.empty_python = str(venv_python(empty_venv))
-        self.vsite_cli = vsite_cli
-        self.src = src
-        self.log = log
+        self.python = ctx.python
+        self.empty_python = ctx.empty_python
+        self.vsite_cli = ctx.vsite_cli
+        self.log = ctx.log
         self.work = base / "envsetup" / "work"
         self.work.mkdir(parents=True, exist_ok=True)
         # No PIP_*/UV_* from the caller; pip reads no config file (its defaults only).
+        env = ctx.env
         self.env = {k: v for k, v in env.items() if not k.startswith(("PIP_", "UV_", "VSITE_"))}
+        self.cli_env = {**self.env, **ctx.vsite_cli_env}
+        self.src_env = {**self.env, "PYTHONPATH": str(ctx.src)}
         self.uv_cache = base / "envsetup" / "uv-cache"
-        if fresh:
+        if ctx.args.fresh:
             remove_tree(self.uv_cache)
         self.uv_cache_new = not self.uv_cache.is_dir()  # every set's uv warm-up is cold
         self.uv = ""
@@ -310,7 +187,7 @@ class EnvSetup:
         files = [str(path) for path in wheels.wheels]
         install = timed(
             [*self.vsite_cli, "install", "--store", str(wheels.store), "-o", str(manifest), *files],
-            self.env,
+            self.cli_env,
             where,
         )
         counts = _INSTALL_LINE.search(install.out)
@@ -321,14 +198,11 @@ class EnvSetup:
             raise RuntimeError(f"vsite install: {roots} roots for {len(files)} wheels")
         if expect_reuse and (unpacked, reused) != (0, roots):
             raise RuntimeError(f"vsite install into a warm store unpacked {unpacked} wheels")
-        prelude = (
-            f"import sys\nsys.path.insert(0, {str(self.src)!r})\nimport vsite\n"
-            f"del sys.path[0]\nvsite.activate({str(manifest)!r})\n"
-        )
-        env = {**self.env, "VSITE_DIR": str(state)}  # empty: cold index, no farm yet
-        activate = timed([self.empty_python, "-c", prelude], env, where)
-        check = self._check([self.empty_python, "-c", prelude + wheels.check_code()[0]], env, where)
-        return Run({"install": install, "activate": activate}, check)
+        activate = probe(self.empty_python, "environment", "--activate", str(manifest))
+        env = {**self.src_env, "VSITE_DIR": str(state)}  # empty: cold index, no farm yet
+        activated = timed(activate, env, where)
+        check = self._check([*activate, *wheels.check()[0]], env, where)
+        return Run({"install": install, "activate": activated}, check)
 
     def _pip(self, wheels: WheelSet, where: Path, expect_reuse: bool) -> Run:
         venv = where / "venv"
@@ -336,7 +210,9 @@ class EnvSetup:
         pip = [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--no-deps"]
         pip += ["--find-links", str(wheels.wheel_dir), *map(str, wheels.wheels)]
         install = timed(pip, self.pip_env, where)
-        check = self._check([str(venv_python(venv)), "-c", wheels.check_code()[0]], self.env, where)
+        check = self._check(
+            probe(venv_python(venv), "environment", *wheels.check()[0]), self.env, where
+        )
         return Run({"venv": make, "install": install}, check)
 
     def _uv(self, wheels: WheelSet, where: Path, expect_reuse: bool) -> Run:
@@ -349,7 +225,9 @@ class EnvSetup:
         install = timed(uv, self.uv_env, where)
         if "falling back" in install.out.lower():  # e.g. no hard links: uv copies
             self.log(f"uv: {install.out.strip()}")
-        check = self._check([str(venv_python(venv)), "-c", wheels.check_code()[0]], self.env, where)
+        check = self._check(
+            probe(venv_python(venv), "environment", *wheels.check()[0]), self.env, where
+        )
         return Run({"venv": make, "install": install}, check)
 
     def _check(self, argv: list[str], env: dict[str, str], where: Path) -> str:
@@ -393,25 +271,22 @@ class EnvSetup:
 
     def rounds(self, wheels: WheelSet, rounds: int, vsite_runs: int) -> dict[str, list[list[Run]]]:
         """Per layout, per round, its runs: the layouts' order rotates every round."""
-        _, expected = wheels.check_code()
+        _, expected = wheels.check()
         results: dict[str, list[list[Run]]] = {layout: [] for layout in LAYOUTS}
-        names = list(LAYOUTS)
-        for r in range(rounds):
-            shift = r % len(names)
-            for layout in names[shift:] + names[:shift]:
-                runs = []
-                for _ in range(vsite_runs if layout == "vsite" else 1):
-                    run = self.new_env(layout, wheels)
-                    if run.check != expected:
-                        raise RuntimeError(
-                            f"{wheels.name} {layout}: check {run.check} != expected {expected}"
-                        )
-                    runs.append(run)
-                results[layout].append(runs)
-                self.log(
-                    f"{wheels.name} round {r + 1}/{rounds} {layout}: "
-                    + ", ".join(f"{run.wall:.2f} s" for run in runs)
-                )
+        for r, layout in rotation(list(LAYOUTS), rounds):
+            runs = []
+            for _ in range(vsite_runs if layout == "vsite" else 1):
+                run = self.new_env(layout, wheels)
+                if run.check != expected:
+                    raise RuntimeError(
+                        f"{wheels.name} {layout}: check {run.check} != expected {expected}"
+                    )
+                runs.append(run)
+            results[layout].append(runs)
+            self.log(
+                f"{wheels.name} round {r + 1}/{rounds} {layout}: "
+                + ", ".join(f"{run.wall:.2f} s" for run in runs)
+            )
         return results
 
 
