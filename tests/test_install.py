@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.builders import Tree
-from vsite.cli import main
-from vsite.errors import VsiteError
-from vsite.install import check_wheels, install
+from vsite.errors import StoreError, VsiteError, WheelError
 from vsite.manifest import Manifest
-from vsite.store import Store, StoreError, WheelError, wheel_sha256
+from vsite.tools.cli import main
+from vsite.tools.install import check_wheels, install
+from vsite.tools.install.hashes import wheel_sha256
+from vsite.tools.install.store import Store
 
 pytest.importorskip("installer")
 
@@ -215,7 +216,7 @@ def test_two_versions_of_one_distribution_are_refused(tmp_path: Path) -> None:
 def test_crash_while_unpacking_leaves_no_partial_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vsite.store as store_module
+    import vsite.tools.install.store as store_module
 
     wheel = make_wheel(tmp_path / "w", "crash", {"crash": {"a.py": "", "b.py": ""}})
     real = store_module._unpack
@@ -237,7 +238,7 @@ def test_crash_while_unpacking_leaves_no_partial_entry(
 def test_a_concurrent_unpack_of_the_same_wheel_keeps_the_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vsite.store as store_module
+    import vsite.tools.install.store as store_module
 
     wheel = make_wheel(tmp_path / "w", "race", {"race.py": ""})
     sha = wheel_sha256(os.fspath(wheel))
@@ -352,7 +353,7 @@ def test_install_command_reports_a_bad_wheel_in_one_line(
 def test_progress_is_a_bar_on_a_terminal(tmp_path: Path) -> None:
     import io
 
-    from vsite.install import Progress
+    from vsite.tools.cli import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -427,12 +428,12 @@ def test_a_wheel_digest_is_remembered_until_the_file_changes(
     first = store.wheel_sha256(os.fspath(wheel))
     assert first == wheel_sha256(os.fspath(wheel))
 
-    import vsite.store
+    import vsite.tools.install.hashes as hashes_module
 
     def no_hashing(path: str) -> str:
         raise AssertionError(f"hashed {path} again")
 
-    monkeypatch.setattr(vsite.store, "wheel_sha256", no_hashing)
+    monkeypatch.setattr(hashes_module, "wheel_sha256", no_hashing)
     assert store.wheel_sha256(os.fspath(wheel)) == first  # remembered: no second read
     monkeypatch.undo()
 

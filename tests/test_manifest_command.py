@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.builders import make_root, write_tree
-from vsite.cli import main
 from vsite.index import build_index
 from vsite.manifest import Manifest
+from vsite.tools.cli import main
 
 
 def test_dirs_holding_site_packages_list_that_subdir_relative_to_the_manifest(

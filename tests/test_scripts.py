@@ -19,7 +19,7 @@ from tests.builders import make_root, write_manifest, write_tree
 from tests.children import child_env
 from vsite.index import SiteIndex, build_index
 from vsite.manifest import Manifest
-from vsite.scripts import Script, find_script, interpreter
+from vsite.tools.scripts import Script, find_script, interpreter
 
 VSITE = [sys.executable, "-m", "vsite"]
 NAME = "vsite-test-tool"  # no such executable anywhere on PATH

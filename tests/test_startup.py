@@ -68,7 +68,7 @@ def test_boot_imports_no_heavy_module(manifest: Path, clean_python: str, child: 
     names = modules_after_startup(manifest, python)
     assert "vsite.activation" in names  # the site did boot in this process
     assert [name for name in names if name.partition(".")[0] in HEAVY] == []
-    assert "vsite.cli" not in names
+    assert "vsite.tools.cli" not in names
 
 
 def test_boot_adds_nothing_but_vsite_to_what_python_imports_at_start(

@@ -24,9 +24,10 @@ import pytest
 from tests.builders import Tree, write_manifest
 from tests.children import child_env
 from tests.test_install import make_wheel
-from vsite.cli import main
-from vsite.install import check_wheels, install
-from vsite.store import ENTRY_FILE, Store, wheel_sha256
+from vsite.tools.cli import main
+from vsite.tools.install import check_wheels, install
+from vsite.tools.install.hashes import wheel_sha256
+from vsite.tools.install.store import ENTRY_FILE, Store
 
 TAG = sys.implementation.cache_tag
 UNCHECKED_HASH = 0b01  # the pyc header's flags: hash-based, not checked against the source
@@ -185,8 +186,8 @@ def test_an_entry_that_cannot_be_written_is_reused_without_bytecode(tmp_path: Pa
 def test_a_failed_bytecode_add_puts_every_mode_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vsite.store as store_module
-    from vsite.store_bytecode import compile_root as real
+    import vsite.tools.install.store as store_module
+    from vsite.tools.install.bytecode import compile_root as real
 
     wheel = _wheel(tmp_path)
     store = Store(os.fspath(tmp_path / "store"))
@@ -237,7 +238,7 @@ def _other_python(scratch: Path) -> tuple[str, dict[str, str]]:
         found = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
         if not found:
             continue
-        probe = _run([os.fspath(found[-1]), "-c", "import vsite.install"], env)
+        probe = _run([os.fspath(found[-1]), "-c", "import vsite.tools.install"], env)
         if probe.returncode == 0:
             return os.fspath(found[-1]), env
     pytest.skip(f"no other Python (pyenv, .venvs) can run this vsite beside {here}")

@@ -1,5 +1,5 @@
 """``python -m vsite``: the same command line as the ``vsite`` script."""
 
-from vsite.cli import main
+from vsite.tools.cli import main
 
 raise SystemExit(main())

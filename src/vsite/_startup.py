@@ -8,11 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from vsite.errors import VsiteError
-
-__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment", "boot_pythonpath", "one_line"]
+__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment", "boot_pythonpath"]
 
 ENV_MANIFEST = "VSITE_MANIFEST"
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
@@ -29,7 +25,7 @@ def activate_from_environment() -> None:
     if not manifest:
         return
     from vsite.activation import activate
-    from vsite.errors import VsiteError
+    from vsite.errors import VsiteError, one_line
 
     try:
         activate(manifest)
@@ -45,11 +41,3 @@ def boot_pythonpath(previous: str | None) -> str:
         return BOOT_DIR
     rest = [entry for entry in previous.split(os.pathsep) if entry != BOOT_DIR]
     return os.pathsep.join([BOOT_DIR, *rest]) if rest else BOOT_DIR
-
-
-def one_line(exc: VsiteError) -> str:
-    """The error and every problem it lists, on one line."""
-    head, *problems = str(exc).splitlines() or [""]
-    if not problems:
-        return head
-    return f"{head}: " + "; ".join(problem.strip() for problem in problems)

@@ -6,6 +6,7 @@ import _thread
 import os
 import sys
 
+from vsite._fs import mtime_ns
 from vsite.errors import ActivationError, VsiteError
 from vsite.finder.meta_finder import DistributionFinder
 from vsite.finder.path_hook import PathHook, SiteFinder
@@ -76,7 +77,7 @@ class Handle:
             # Staged names resolve to the farm only: one more portion, pinned to them.
             farm_number = len(portions)
             portions = (*portions, self.farm.path)
-            mtimes = (*mtimes, _mtime(self.farm.path))
+            mtimes = (*mtimes, mtime_ns(self.farm.path))
             pinned = {
                 name: [(farm_number, entries[name][0][1])]
                 for name in self.farm.plan.staged
@@ -88,7 +89,7 @@ class Handle:
         owned = frozenset((*index.roots, *(() if self.farm is None else (self.farm.path,))))
         self.path_hook = PathHook(site, registry, owned)
         self.meta_finder = DistributionFinder(
-            self.site_path, list(self.index.dists.values()), self.index.dists
+            self.site_path, list(self.index.dists.values()), self.index.dists, index.roots
         )
         before_path = list(sys.path)
         before_meta = list(sys.meta_path)
@@ -106,7 +107,7 @@ class Handle:
         if "pkg_resources" in sys.modules:  # imported before: show it the site now
             from vsite.finder.pkg_resources_support import attach_imported
 
-            attach_imported()
+            attach_imported(self.meta_finder)
 
         self._added_path = [p for p in sys.path if p not in before_path]
         self._added_meta = [f for f in sys.meta_path if f not in before_meta]
@@ -266,13 +267,6 @@ def _farm_for(index: SiteIndex, link: str | None) -> Farm | None:
 
         remember_plan(index, mode, plan.to_data())
     return ensure_farm(plan, state_dir("farms"))
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
 
 
 def _site_path(manifest: Manifest) -> str:

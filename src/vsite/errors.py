@@ -17,7 +17,11 @@ __all__ = [
     "ManifestError",
     "Problem",
     "RootError",
+    "StoreError",
+    "UsageError",
     "VsiteError",
+    "WheelError",
+    "one_line",
 ]
 
 
@@ -136,3 +140,23 @@ class ActivationError(VsiteError, RuntimeError):
 
 class FarmError(VsiteError, OSError):
     """The native-code farm cannot be created or trusted."""
+
+
+class WheelError(VsiteError, ValueError):
+    """A wheel cannot be used: unreadable, corrupt, RECORD mismatch, or wrong tags."""
+
+
+class StoreError(VsiteError, OSError):
+    """The store of unpacked wheels cannot be written or read."""
+
+
+class UsageError(VsiteError, ValueError):
+    """A command was given arguments it cannot use."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The error and every problem it lists, on one line (how vsite reports an error)."""
+    head, *problems = str(exc).splitlines() or [""]
+    if not problems:
+        return head
+    return f"{head}: " + "; ".join(problem.strip() for problem in problems)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import marshal
 import os
 
+from vsite._fs import write_atomic
+from vsite._record import Record
 from vsite.index import DroppedRoot, SiteIndex
 from vsite.manifest import Manifest, Root, read_manifest_bytes
 
@@ -41,6 +43,42 @@ __all__ = [
 
 _FORMAT = 5  # 5: identity of the roots only, taken before the scan
 SIDECAR_SUFFIX = ".vsite-index"
+
+# Root's constructor parameters, in its order: a cached root is Root(*these values).
+_ROOT_FIELDS = ("path", "pointer", "name", "version")
+
+
+class _Entry(Record):
+    """One cache file: marshalled as the plain tuple of these fields, in this order."""
+
+    __slots__ = _fields = (
+        "format",
+        "source",
+        "content",
+        "manifest_roots",
+        "roots",
+        "entries",
+        "mtimes",
+        "identity",
+        "dists",
+        "pth",
+        "dropped",
+        "native",
+        "plans",
+    )
+    format: int
+    source: str  # the manifest file's path
+    content: bytes  # ... and its exact bytes
+    manifest_roots: tuple[tuple[str, str, str | None, str | None], ...]  # _ROOT_FIELDS
+    roots: tuple[str, ...]
+    entries: dict[str, list[tuple[int, bool]]]
+    mtimes: tuple[int, ...]
+    identity: bytes
+    dists: dict[str, str]
+    pth: tuple[tuple[str, str], ...]
+    dropped: tuple[tuple[str, str, str], ...]  # (root pointer, dist, winner)
+    native: tuple[str, ...]
+    plans: dict[str, tuple[object, ...]]
 
 
 def sidecar_path(manifest_source: str) -> str:
@@ -91,82 +129,62 @@ def load(source: str, data: bytes, *, verify: bool = True) -> SiteIndex | None:
 
 def store(index: SiteIndex, path: str) -> None:
     """Write ``index`` to ``path`` atomically; a failure to cache is never an error."""
-    temp = f"{path}.{os.getpid()}.tmp"
     try:
         # An explicit mode: under umask 0 a plain open() would make it world-writable.
-        with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "wb") as stream:
-            stream.write(encode(index))
-        os.replace(temp, path)
+        write_atomic(path, encode(index), 0o644)
     except OSError:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        pass
 
 
 def encode(index: SiteIndex) -> bytes:
     manifest = index.manifest
-    return marshal.dumps(
-        (
-            _FORMAT,
-            manifest.source,
-            manifest.content,
-            tuple((r.path, r.pointer, r.name, r.version) for r in manifest.roots),
-            index.roots,
-            index.entries,
-            index.mtimes,
-            index.identity if index.identity is not None else _identity_bytes(manifest.roots),
-            index.dists,
-            tuple(index.pth),
-            tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped),
-            index.native,
-            index.plans,
-        )
+    entry = _Entry(
+        format=_FORMAT,
+        source=manifest.source,
+        content=manifest.content,
+        manifest_roots=tuple(
+            tuple([getattr(root, name) for name in _ROOT_FIELDS]) for root in manifest.roots
+        ),
+        roots=index.roots,
+        entries=index.entries,
+        mtimes=index.mtimes,
+        identity=index.identity if index.identity is not None else _identity_bytes(manifest.roots),
+        dists=index.dists,
+        pth=tuple(index.pth),
+        dropped=tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped),
+        native=index.native,
+        plans=index.plans,
     )
+    return marshal.dumps(entry.as_tuple())
 
 
 def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIndex | None:
     try:
-        fields = marshal.loads(data)
+        entry = _Entry.from_tuple(marshal.loads(data))
     except (ValueError, EOFError, TypeError):
         return None
-    if not isinstance(fields, tuple) or len(fields) != 13 or fields[0] != _FORMAT:
+    if entry is None or entry.format != _FORMAT:
         return None
-    (
-        _,
-        cached_source,
-        cached_content,
-        raw_roots,
-        roots,
-        entries,
-        mtimes,
-        identity,
-        dists,
-        pth,
-        dropped,
-        native,
-        plans,
-    ) = fields
     # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
-    if cached_content != content or cached_source != source:
+    if entry.content != content or entry.source != source:
         return None
-    manifest_roots = [Root(*raw) for raw in raw_roots]
-    if verify and _identity_bytes(manifest_roots) != identity:
+    manifest_roots = [Root(*raw) for raw in entry.manifest_roots]
+    if verify and _identity_bytes(manifest_roots) != entry.identity:
         return None
     manifest = Manifest(source, manifest_roots, content)
     by_pointer = {root.pointer: root for root in manifest_roots}
     index = SiteIndex(
         manifest,
-        roots,
-        entries,
-        mtimes,
-        dists,
-        list(pth),
-        [DroppedRoot(by_pointer[p], dist, winner) for p, dist, winner in dropped],
-        native,
+        roots=entry.roots,
+        entries=entry.entries,
+        mtimes=entry.mtimes,
+        dists=entry.dists,
+        pth=list(entry.pth),
+        dropped=[DroppedRoot(by_pointer[p], dist, winner) for p, dist, winner in entry.dropped],
+        native=entry.native,
     )
-    index.plans = plans
-    index.identity = identity
+    index.plans = entry.plans
+    index.identity = entry.identity
     return index
 
 

@@ -59,18 +59,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         return
     # Imported only when used: pytest loads this plugin in every session of the env.
     from vsite.activation import activate, active
-    from vsite.errors import VsiteError
+    from vsite.errors import VsiteError, one_line
 
     before = active()
     try:
         handle = activate(path)
     except VsiteError as exc:
-        lines = [line.strip() for line in str(exc).splitlines()]
-        message = "; ".join(lines[1:])
-        raise pytest.UsageError(
-            f"vsite: cannot activate the virtual site: {lines[0]}"
-            + (f": {message}" if message else "")
-        ) from None
+        message = f"vsite: cannot activate the virtual site: {one_line(exc)}"
+        raise pytest.UsageError(message) from None
     early_config.stash[_SESSION] = _Session(handle, owned=handle is not before)
 
 

@@ -162,10 +162,10 @@ def prepare(cache: Path, corpus: tuple[str, ...] = CORPUS) -> Prepared:
     set_key = _key(names)
 
     started = time.monotonic()
-    from vsite.compose import manifest_text, write_manifest
-    from vsite.install import check_wheels, install, manifest_roots
     from vsite.manifest import Manifest
-    from vsite.store import Store
+    from vsite.tools.compose import manifest_text, write_manifest
+    from vsite.tools.install import check_wheels, install, manifest_roots
+    from vsite.tools.install.store import Store
 
     store = Store(str(cache / "store"))
     result = install(check_wheels([str(w) for w in prepared.wheels]), store)

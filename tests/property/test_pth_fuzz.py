@@ -31,8 +31,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from vsite import ActivationError, Manifest
-from vsite.check import check
 from vsite.pth import run_pth_files
+from vsite.tools.check import check
 
 NAME = "fuzz.pth"
 

@@ -144,7 +144,7 @@ def owned_by_nobody(path: Path, mode: int = 0o700) -> Path:
 def warm_for_other_user() -> None:
     """Import what a child running as nobody needs: it cannot read this interpreter's
     standard library (installed under root's private home) to import it lazily."""
-    import argparse  # noqa: F401  (vsite.cli)
+    import argparse  # noqa: F401  (vsite.tools.cli)
     import contextlib  # noqa: F401
     import email.message  # importlib.metadata reads METADATA with these
     import email.parser  # noqa: F401
@@ -159,10 +159,10 @@ def warm_for_other_user() -> None:
     import packaging.tags  # vsite check
     import packaging.version
 
-    import vsite.check
-    import vsite.cli
     import vsite.native.gc
-    import vsite.run  # noqa: F401
+    import vsite.tools.check
+    import vsite.tools.cli
+    import vsite.tools.run  # noqa: F401
 
     # importlib.metadata loads some of its own submodules on first use (3.13:
     # ``_adapters`` only when METADATA is first read): use it once here.

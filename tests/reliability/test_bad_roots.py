@@ -141,8 +141,8 @@ def test_unreadable_root_is_a_root_error_naming_it_and_check_lists_it(shared_tmp
         unchanged = SysState().changes_since(before) == {}
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            codes = [vsite.cli.main(["check", str(manifest)])]
-            codes.append(vsite.cli.main(["run", str(manifest), "-c", "pass"]))
+            codes = [vsite.tools.cli.main(["check", str(manifest)])]
+            codes.append(vsite.tools.cli.main(["run", str(manifest), "-c", "pass"]))
         return {"error": error, "unchanged": unchanged, "codes": codes, "out": out.getvalue(),
                 "err": err.getvalue()}  # fmt: skip
 

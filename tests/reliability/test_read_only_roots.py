@@ -55,7 +55,7 @@ def _chmod_a_minus_w(roots: list[Path]) -> None:
 def _use_the_site(manifest: Path) -> dict[str, object]:
     """Activate, import everything, read metadata, check, deactivate: what vsite can do."""
     import vsite
-    import vsite.check
+    import vsite.tools.check
 
     handle = vsite.activate(manifest)
     found: dict[str, object] = {}
@@ -64,7 +64,7 @@ def _use_the_site(manifest: Path) -> dict[str, object]:
     found["farm"] = handle.farm.path if handle.farm is not None else None
     found["version"] = importlib.metadata.version("relro")
     found["scripts"] = [ep.name for ep in importlib.metadata.distribution("relro").entry_points]
-    found["check ok"] = vsite.check.check(vsite.Manifest.load(manifest)).ok
+    found["check ok"] = vsite.tools.check.check(vsite.Manifest.load(manifest)).ok
     importlib.invalidate_caches()
     vsite.deactivate(purge=True)
     return found

@@ -22,8 +22,9 @@ def test_a_store_the_user_cannot_write_is_a_store_error_and_stays_empty(
     # What the install path loads lazily, loaded here: nobody cannot read the stdlib.
     import concurrent.futures.thread  # noqa: F401
 
-    from vsite.install import check_wheels, install
-    from vsite.store import Store, StoreError
+    from vsite.errors import StoreError
+    from vsite.tools.install import check_wheels, install
+    from vsite.tools.install.store import Store
 
     wheels = check_wheels([os.fspath(wheel)])  # tags need sysconfig: read them here
 

@@ -31,6 +31,7 @@ import io
 import os
 import sys
 
+from vsite._fs import write_atomic
 from vsite._machinery import MAGIC_NUMBER, SourceFileLoader, cache_from_source
 from vsite._paths import check_private_dir
 
@@ -52,6 +53,7 @@ __all__ = [
     "default_cache_dir",
     "is_fresh",
     "read_bytecode",
+    "shipped_bytecode",
     "user_cache",
 ]
 
@@ -149,19 +151,11 @@ class UserCache:
         if base is None:
             return
         target = self.location(source, os.path.basename(shipped), base)
-        temp = f"{target}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(target), 0o700, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "wb") as stream:
-                stream.write(data)
-            os.replace(temp, target)
+            write_atomic(target, data, 0o600)
         except OSError as exc:
             self._warn(f"cannot write {target}: {exc.strerror or exc}")
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
 
     # -- problems ----------------------------------------------------------------------
 
@@ -200,6 +194,14 @@ def _mkdir_private(path: str) -> None:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
+
+
+def shipped_bytecode(source: str, tag: str) -> str:
+    """Where a root holds ``source``'s bytecode for the cache tag ``tag`` (what ``vsite
+    install`` compiles, what ``vsite check`` surveys): ``cache_from_source`` without
+    ``sys.pycache_prefix``, which points outside the root."""
+    head, name = os.path.split(source)
+    return os.path.join(head, "__pycache__", f"{name.rpartition('.')[0]}.{tag}.pyc")
 
 
 def read_bytecode(path: str) -> bytes | None:

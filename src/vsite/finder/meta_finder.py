@@ -23,12 +23,19 @@ __all__ = ["DistributionFinder"]
 class DistributionFinder:
     """``find_distributions`` over the site's dist-info directories."""
 
-    __slots__ = ("by_name", "ordered", "site_path")
+    __slots__ = ("by_name", "ordered", "roots", "site_path")
 
-    def __init__(self, site_path: str, ordered: Sequence[str], by_name: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        site_path: str,
+        ordered: Sequence[str],
+        by_name: Mapping[str, str],
+        roots: Sequence[str] = (),
+    ) -> None:
         self.site_path = site_path
         self.ordered = tuple(ordered)  # dist-info paths in site order
         self.by_name = by_name  # canonical name -> dist-info path
+        self.roots = tuple(roots)  # the directories the site's entry stands for
 
     def __repr__(self) -> str:
         return f"vsite.DistributionFinder({self.site_path!r})"
@@ -40,7 +47,7 @@ class DistributionFinder:
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
         if fullname == "pkg_resources":
-            # The program imports pkg_resources: show it the site once it has run.
+            # The program imports pkg_resources: show it this site once it has run.
             from vsite.finder import pkg_resources_support
 
             return pkg_resources_support.find_spec(self, path, target)

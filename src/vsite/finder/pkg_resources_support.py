@@ -14,6 +14,12 @@ type it does not know), :func:`attach` teaches it vsite's path-entry finders:
   entry's place: ahead of later ``sys.path`` entries, behind earlier ones.
 
 Then the module's loader is the standard one again.
+
+The site is the one handed in: the metadata finder that saw the import passes itself
+(activation passes its own when pkg_resources was imported before). pkg_resources keeps
+what it was taught for good, so every hook answers only while that finder is on
+``sys.meta_path``: once its site is deactivated they change nothing, and the next site
+to attach replaces them. This module never asks :mod:`vsite.activation`.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ def find_spec(
     loader = getattr(spec, "loader", None) if spec is not None else None
     if spec is None or not hasattr(loader, "exec_module"):
         return spec
-    spec.loader = _AttachingLoader(loader)  # type: ignore[assignment]
+    spec.loader = _AttachingLoader(loader, owner)  # type: ignore[assignment]
     return spec
 
 
@@ -82,11 +88,12 @@ class _AttachingLoader:
     """The real loader, plus :func:`attach` after the module ran; it puts the real
     loader back on the spec and module, so nothing else ever sees this one."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, site: DistributionFinder) -> None:
         self.loader = loader
+        self.site = site
 
     def __getattr__(self, name: str) -> Any:
-        if name == "loader":  # not set yet: no recursion through the lookup below
+        if name in ("loader", "site"):  # not set yet: no recursion through the lookup below
             raise AttributeError(name)
         return getattr(self.loader, name)
 
@@ -103,26 +110,26 @@ class _AttachingLoader:
                 spec.loader = self.loader
             if getattr(module, "__loader__", None) is self:
                 module.__loader__ = self.loader
-        _attach_or_say_why(module)
+        _attach_or_say_why(module, self.site)
 
 
-def attach_imported() -> None:
-    """:func:`attach` to the pkg_resources already imported (before activation)."""
+def attach_imported(site: DistributionFinder) -> None:
+    """:func:`attach` ``site`` to the pkg_resources already imported (before activation)."""
     module = sys.modules.get(NAME)
     if module is not None:
-        _attach_or_say_why(module)
+        _attach_or_say_why(module, site)
 
 
-def _attach_or_say_why(module: ModuleType) -> None:
+def _attach_or_say_why(module: ModuleType, site: DistributionFinder) -> None:
     try:
-        attach(module)
+        attach(module, site)
     except Exception as exc:  # the program's pkg_resources must work whatever happens here
         sys.stderr.write(f"vsite: cannot show the site to pkg_resources: {exc!r}\n")
 
 
-def attach(pkg_resources: ModuleType) -> None:
-    """Teach ``pkg_resources`` vsite's finders; add the active site's distributions to
-    its ``working_set``. Safe to call again."""
+def attach(pkg_resources: ModuleType, site: DistributionFinder) -> None:
+    """Teach ``pkg_resources`` vsite's finders for ``site`` (its metadata finder); add the
+    site's distributions to its ``working_set``. Safe to call again."""
     from vsite.finder.path_hook import PortionFinder, SiteFinder
 
     pr: Any = pkg_resources
@@ -130,35 +137,34 @@ def attach(pkg_resources: ModuleType) -> None:
         return
 
     def find_in_site(importer: SiteFinder, path_item: str, only: bool = False) -> Iterator[Any]:
-        return _site_distributions(pr, importer, path_item)
+        return _site_distributions(pr, site, importer, path_item)
 
     pr.register_finder(SiteFinder, find_in_site)
     pr.register_finder(PortionFinder, pr.find_on_path)
     pr.register_namespace_handler(SiteFinder, _site_namespace)
     pr.register_namespace_handler(PortionFinder, _portion_namespace)
-    _order_portions(pr)
+    _order_portions(pr, site)
     working_set = getattr(pr, "working_set", None)
-    if working_set is not None:
-        for finder in _metadata_finders():
-            _add_site(pr, working_set, finder.site_path)
+    if working_set is not None and _live(site):
+        _add_site(pr, working_set, site.site_path)
+
+
+def _live(site: DistributionFinder) -> bool:
+    """Whether ``site`` is still installed (its metadata finder on ``sys.meta_path``)."""
+    return any(finder is site for finder in sys.meta_path)
 
 
 # -- distributions ----------------------------------------------------------------------
 
 
-def _metadata_finders() -> list[DistributionFinder]:
-    from vsite.finder.meta_finder import DistributionFinder
-
-    return [f for f in sys.meta_path if isinstance(f, DistributionFinder)]
-
-
-def _site_distributions(pr: Any, importer: SiteFinder, path_item: str) -> Iterator[Any]:
+def _site_distributions(
+    pr: Any, site: DistributionFinder, importer: SiteFinder, path_item: str
+) -> Iterator[Any]:
     """The site's distributions as ``find_on_path`` makes them for a flat directory."""
-    finder = next((f for f in _metadata_finders() if f.site_path == importer.path), None)
-    if finder is None:
+    if site.site_path != importer.path or not _live(site):
         return
     location = pr.normalize_path(path_item)
-    by_name = {os.path.basename(path): path for path in finder.ordered}
+    by_name = {os.path.basename(path): path for path in site.ordered}
     for entry in _flat_order(pr, location, list(by_name)):
         path = by_name[os.path.basename(entry)]
         try:
@@ -174,13 +180,12 @@ def _site_distributions(pr: Any, importer: SiteFinder, path_item: str) -> Iterat
 
 def _flat_order(pr: Any, location: str, names: list[str]) -> list[str]:
     """``location/name`` paths in the order ``find_on_path`` takes a directory's entries:
-    sorted, or by version descending (setuptools before 68-ish), as this one does."""
+    sorted, or by version descending where this pkg_resources still does that."""
+    from vsite._compat.setuptools67_find_on_path import by_version_descending
+
     paths = [os.path.join(location, name) for name in names]
-    by_version = getattr(pr, "_by_version_descending", None)
-    code = getattr(pr.find_on_path, "__code__", None)
-    if by_version is not None and "_by_version_descending" in getattr(code, "co_names", ()):
-        return list(by_version(paths))
-    return sorted(paths)
+    by_version = by_version_descending(pr)
+    return list(by_version(paths)) if by_version is not None else sorted(paths)
 
 
 def _add_site(pr: Any, working_set: Any, site_path: str) -> None:
@@ -265,33 +270,35 @@ def _normal(path: str) -> str:
     return os.path.normcase(os.path.realpath(os.path.normpath(path)))
 
 
-def _order_portions(pr: Any) -> None:
+def _order_portions(pr: Any, site: DistributionFinder) -> None:
     """After pkg_resources sorts a namespace ``__path__`` by the sys.path position of
-    each portion's base directory, sort the site's portions to the site's position.
+    each portion's base directory, sort ``site``'s portions to the site's position.
 
     Their base is a root, which is on no sys.path: pkg_resources would put them last,
     behind the interpreter's site-packages, where the flat site's portion is first.
+    The wrapper of an earlier attach is replaced: only the newest site is ordered.
     """
-    original = getattr(pr, "_rebuild_mod_path", None)
-    if original is None or getattr(original, "__wrapped__", None) is not None:
+    current = getattr(pr, "_rebuild_mod_path", None)
+    if current is None:
         return
+    original = getattr(current, "__wrapped__", None)
+    if original is None:
+        original = current
+    elif getattr(current, "__module__", None) != __name__:
+        return  # someone else's wrapper: leave it alone
 
     def _rebuild_mod_path(orig_path: list[str], package_name: str, module: ModuleType) -> None:
         original(orig_path, package_name, module)
-        _site_order(module, package_name)
+        if _live(site):
+            _site_order(module, package_name, site)
 
     _rebuild_mod_path.__wrapped__ = original  # type: ignore[attr-defined]
     pr._rebuild_mod_path = _rebuild_mod_path
 
 
-def _site_order(module: ModuleType, package_name: str) -> None:
-    from vsite.activation import active
-
-    handle = active()
-    if handle is None:
-        return
-    site = _normal(handle.site_path)
-    bases = {_normal(root): site for root in handle.roots}
+def _site_order(module: ModuleType, package_name: str, finder: DistributionFinder) -> None:
+    site = _normal(finder.site_path)
+    bases = {_normal(root): site for root in finder.roots}
     entries = [_normal(entry) for entry in sys.path if isinstance(entry, str)]
     depth = package_name.count(".") + 1
     unknown = len(entries)  # after every entry, as pkg_resources ranks them

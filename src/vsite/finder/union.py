@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from vsite._fs import mtime_ns
 from vsite._machinery import (
     BYTECODE_SUFFIXES,
     EXTENSION_SUFFIXES,
@@ -100,7 +101,7 @@ class UnionDir:
         """Forget listings of portions whose directory changed since they were read."""
         if self._entries is None:
             return
-        current = tuple(_mtime(path) for path in self.portions)
+        current = tuple(mtime_ns(path) for path in self.portions)
         if current != self._mtimes:
             self._entries = None
             self._children.clear()
@@ -252,7 +253,7 @@ def _scan_portions(
     entries: dict[str, list[tuple[int, bool]]] = {}
     mtimes = []
     for number, path in enumerate(portions):
-        mtimes.append(_mtime(path))
+        mtimes.append(mtime_ns(path))
         try:
             with os.scandir(path) as listing:
                 for entry in listing:
@@ -264,13 +265,6 @@ def _scan_portions(
         except OSError:
             continue  # A vanished or unreadable portion holds nothing, as for FileFinder.
     return entries, tuple(mtimes)
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
 
 
 def _listdir(path: str) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
+from vsite._record import Record
 from vsite.errors import FarmError
 from vsite.native.detect import is_shared_object
 from vsite.native.lock import LOCK, acquire, open_shared, release, take_over
@@ -37,10 +38,62 @@ __all__ = [
     "resolve_link_mode",
 ]
 
-LINK_MODES = ("symlink", "hardlink", "copy")
 ENV_LINK = "VSITE_LINK_MODE"
 MARKER = ".vsite-farm"
 _FORMAT = "2"  # 2: farms carry a lock file (in-use signal for collect_garbage)
+
+
+def _hardlink(target: str, dest: str) -> None:
+    try:
+        os.link(target, dest)
+    except OSError:  # another device, or links refused: a copy still works
+        _copy(target, dest)
+
+
+def _copy(target: str, dest: str) -> None:
+    import shutil  # not at start-up: the default mode links
+
+    shutil.copy2(target, dest)
+
+
+def _resolves(mine: str, target: str) -> bool:
+    return os.path.exists(mine)
+
+
+def _same_size_and_mtime(mine: str, target: str) -> bool:
+    ours, theirs = os.stat(mine), os.stat(target)
+    return (ours.st_size, ours.st_mtime_ns) == (theirs.st_size, theirs.st_mtime_ns)
+
+
+class LinkMode(Record):
+    """How a farm holds the files it stages."""
+
+    __slots__ = _fields = ("link", "intact", "folds_subtrees")
+    link: Callable[[str, str], object]  # (target, farm path): put one file in the farm
+    intact: Callable[[str, str], bool]  # (farm path, target): it still is the target's
+    folds_subtrees: bool  # a subtree without shared objects from one root: one dir link
+
+
+# One row per mode ("auto" picks one in resolve_link_mode).
+_MODES: dict[str, LinkMode] = {
+    "symlink": LinkMode(link=os.symlink, intact=_resolves, folds_subtrees=True),
+    # A hard link or copy is checked by size and mtime (a copy keeps both: copy2).
+    "hardlink": LinkMode(link=_hardlink, intact=_same_size_and_mtime, folds_subtrees=True),
+    "copy": LinkMode(link=_copy, intact=_same_size_and_mtime, folds_subtrees=False),
+}
+LINK_MODES = tuple(_MODES)
+
+
+class _PlanData(Record):
+    """A plan as the persistent index keeps it: FarmPlan's fields of these names, as
+    one plain tuple."""
+
+    __slots__ = _fields = ("staged", "mode", "dirs", "file_links", "dir_links")
+    staged: tuple[str, ...]
+    mode: str
+    dirs: list[str]
+    file_links: list[tuple[str, str]]
+    dir_links: list[tuple[str, str]]
 
 
 class FarmPlan:
@@ -57,15 +110,17 @@ class FarmPlan:
 
     def to_data(self) -> tuple[object, ...]:
         """Plain containers, for the persistent index."""
-        return (self.staged, self.mode, self.dirs, self.file_links, self.dir_links)
+        return tuple([getattr(self, field) for field in _PlanData._fields])
 
     @classmethod
     def from_data(cls, data: tuple[object, ...]) -> FarmPlan:
-        staged, mode, dirs, file_links, dir_links = data
-        plan = cls(staged, mode)  # type: ignore[arg-type]
-        plan.dirs = list(dirs)  # type: ignore[call-overload]
-        plan.file_links = [tuple(item) for item in file_links]  # type: ignore[attr-defined]
-        plan.dir_links = [tuple(item) for item in dir_links]  # type: ignore[attr-defined]
+        saved = _PlanData.from_tuple(data)
+        if saved is None:
+            raise ValueError(f"not a farm plan: {len(data)} fields")
+        plan = cls(saved.staged, saved.mode)
+        plan.dirs = list(saved.dirs)
+        plan.file_links = [(rel, target) for rel, target in saved.file_links]
+        plan.dir_links = [(rel, target) for rel, target in saved.dir_links]
         return plan
 
     @property
@@ -175,7 +230,7 @@ def _plan_dir(
         marks = (len(plan.dirs), len(plan.file_links), len(plan.dir_links))
         plan.dirs.append(child_rel)
         sub_shared = _plan_dir(child_rel, dirs, plan, chain | identities)
-        if not sub_shared and len(dirs) == 1 and plan.mode != "copy":
+        if not sub_shared and len(dirs) == 1 and _MODES[plan.mode].folds_subtrees:
             del plan.dirs[marks[0] :]
             del plan.file_links[marks[1] :]
             del plan.dir_links[marks[2] :]
@@ -260,20 +315,7 @@ def _build(temp: str, plan: FarmPlan, key: str) -> int:
 
 
 def _linker(mode: str) -> Callable[[str, str], object]:
-    if mode == "symlink":
-        return os.symlink
-    import shutil
-
-    if mode == "copy":
-        return shutil.copy2
-
-    def hardlink(target: str, dest: str) -> None:
-        try:
-            os.link(target, dest)
-        except OSError:  # another device, or links refused: a copy still works
-            shutil.copy2(target, dest)
-
-    return hardlink
+    return _MODES[mode].link
 
 
 def _intact(path: str, plan: FarmPlan, key: str) -> bool:
@@ -285,16 +327,11 @@ def _intact(path: str, plan: FarmPlan, key: str) -> bool:
                 return False
     except OSError:
         return False
+    intact = _MODES[plan.mode].intact
     try:
-        if plan.mode == "symlink":
-            for rel, _target in plan.file_links:
-                if not os.path.exists(os.path.join(path, rel)):
-                    return False
-        else:
-            for rel, target in plan.file_links:
-                mine, theirs = os.stat(os.path.join(path, rel)), os.stat(target)
-                if (mine.st_size, mine.st_mtime_ns) != (theirs.st_size, theirs.st_mtime_ns):
-                    return False
+        for rel, target in plan.file_links:
+            if not intact(os.path.join(path, rel), target):
+                return False
     except OSError:
         return False
     return all(os.path.isdir(os.path.join(path, rel)) for rel, _ in plan.dir_links)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from vsite._fs import write_atomic
 from vsite._names import dist_name_from_dir
 from vsite.errors import Problem, RootError, VsiteError
 
@@ -18,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["RootEntry", "manifest_command", "manifest_text", "roots_from_dirs", "write_manifest"]
+__all__ = ["RootEntry", "manifest_text", "roots_from_dirs", "write_manifest"]
 
 _SITE_PACKAGES = "site-packages"
 
@@ -112,33 +113,9 @@ def manifest_text(roots: Sequence[RootEntry], output: str | None, *, absolute: b
 def write_manifest(text: str, output: str) -> None:
     """Write ``text`` to ``output`` atomically (a reader never sees half a manifest)."""
     output = os.path.abspath(output)
-    directory = os.path.dirname(output)
-    tmp = os.path.join(directory, f".{os.path.basename(output)}.{os.getpid()}.tmp")
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, output)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            message = f"cannot write the manifest: {exc.strerror or exc}"
-            raise VsiteError(message, manifest=output) from None
-        raise
-
-
-def manifest_command(dirs: Sequence[str], output: str | None, *, absolute: bool = False) -> int:
-    """The ``vsite manifest`` command: write (or print) a manifest listing ``dirs``."""
-    import sys
-
-    roots = roots_from_dirs(dirs)
-    text = manifest_text(roots, output, absolute=absolute)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_manifest(text, output)
-        sys.stderr.write(f"vsite: wrote {os.path.abspath(output)} ({len(roots)} roots)\n")
-    return 0
+        os.makedirs(os.path.dirname(output), exist_ok=True)
+        write_atomic(output, text.encode("utf-8"), 0o666)
+    except OSError as exc:
+        message = f"cannot write the manifest: {exc.strerror or exc}"
+        raise VsiteError(message, manifest=output) from None

@@ -1,7 +1,10 @@
-"""The ``vsite`` command line. The only place that picks exit codes.
+"""The ``vsite`` command line: the only place that prints and picks exit codes.
 
-Exit codes: a command's own for ``exec``/``run``; 0 clean, 1 problems found, 2 unusable
-manifest or usage error for the rest.
+The commands' logic lives in the modules beside this one and returns data or raises
+VsiteError; this module reports it. Exit codes: a command's own for ``exec``/``run``;
+0 clean, 1 problems found, 2 unusable manifest or usage error for the rest. (``vsite
+run`` reports the program's own uncaught exception as ``python`` does, from
+:mod:`vsite.tools.run`: that output is the program's, not vsite's.)
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ import os
 import shutil
 import sys
 
-from vsite._startup import ENV_MANIFEST, boot_pythonpath, one_line
-from vsite.errors import VsiteError
+from vsite._startup import ENV_MANIFEST, boot_pythonpath
+from vsite.errors import ManifestError, VsiteError, one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import TextIO
 
-__all__ = ["main"]
+__all__ = ["Progress", "main"]
 
 EXIT_PROBLEMS = 1
 EXIT_UNUSABLE = 2
@@ -143,7 +147,7 @@ def _exec(options: argparse.Namespace) -> int:
     there (and has no ``/``), the site's ``console_scripts`` and ``gui_scripts`` are
     searched, first distribution in site order wins, and that entry point runs as a
     venv's ``bin/NAME`` would: ``sys.argv[0]`` is NAME, the function's return value is
-    the exit status (``sys.exit(func())``). It runs on :func:`vsite.scripts.interpreter`,
+    the exit status (``sys.exit(func())``). It runs on :func:`vsite.tools.scripts.interpreter`,
     the interpreter running vsite, or its base interpreter when vsite is installed in a
     virtual environment, so nothing of that environment is visible to the script.
 
@@ -171,7 +175,7 @@ def _exec(options: argparse.Namespace) -> int:
     env["PYTHONPATH"] = boot_pythonpath(env.get("PYTHONPATH"))
     _warn_isolated(command)
     if os.sep not in command[0] and shutil.which(command[0], path=env.get("PATH")) is None:
-        from vsite.scripts import find_script, interpreter
+        from vsite.tools.scripts import find_script, interpreter
 
         script = find_script(index, command[0])
         if script is not None:
@@ -231,7 +235,7 @@ def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print("usage: vsite run MANIFEST [-m MODULE | -c CODE | SCRIPT] [ARGS...]")
         return 0 if args else EXIT_UNUSABLE
-    from vsite.run import run
+    from vsite.tools.run import run
 
     try:
         return run(args[0], args[1:])
@@ -262,13 +266,34 @@ def _index(options: argparse.Namespace) -> int:
 
 
 def _check(options: argparse.Namespace) -> int:
-    from vsite.check import check_command
+    """``vsite check``: 0 clean, 1 problems found, 2 unusable manifest."""
+    from vsite.manifest import Manifest
+    from vsite.tools.check import check, format_report, unusable_report
 
-    return check_command(options.manifest, as_json=options.json)
+    try:
+        manifest = Manifest.load(options.manifest)
+    except ManifestError as exc:
+        if options.json:
+            _print_json(unusable_report(exc, options.manifest))
+        else:
+            _error(one_line(exc))
+        return EXIT_UNUSABLE
+    report = check(manifest)
+    if options.json:
+        _print_json(report.as_dict())
+    else:
+        sys.stdout.write(format_report(report))
+    return 0 if report.ok else EXIT_PROBLEMS
+
+
+def _print_json(document: dict[str, object]) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
 def _install(options: argparse.Namespace) -> int:
-    from vsite.install import install_command
+    from vsite.tools.install import install_command
 
     result = install_command(
         options.items,
@@ -277,6 +302,7 @@ def _install(options: argparse.Namespace) -> int:
         store_path=options.store,
         compile_bytecode=options.compile,
         no_deps=options.no_deps,
+        listener=Progress(0, sys.stdout),
     )
     added = f", {result.bytecode_added} given bytecode" if result.bytecode_added else ""
     print(
@@ -304,10 +330,69 @@ def _gc(options: argparse.Namespace) -> int:
 
 
 def _manifest(options: argparse.Namespace) -> int:
-    from vsite.compose import manifest_command
+    """``vsite manifest``: write (or print) a manifest listing ``options.dirs``."""
+    from vsite.tools.compose import manifest_text, roots_from_dirs, write_manifest
 
-    return manifest_command(options.dirs, options.output, absolute=options.absolute)
+    roots = roots_from_dirs(options.dirs)
+    text = manifest_text(roots, options.output, absolute=options.absolute)
+    if options.output is None:
+        sys.stdout.write(text)
+    else:
+        write_manifest(text, options.output)
+        written = os.path.abspath(options.output)
+        sys.stderr.write(f"vsite: wrote {written} ({len(roots)} roots)\n")
+    return 0
 
 
 def _error(message: str) -> None:
     sys.stderr.write(f"vsite: error: {message}\n")
+
+
+class Progress:
+    """``vsite install``'s progress: a bar on a terminal, one plain line per wheel
+    otherwise (a :class:`vsite.tools.install.Listener`)."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        try:
+            self.tty = stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        self._width = 0
+
+    def resolving(self) -> None:
+        self.stream.write("vsite: resolving requirements with pip download\n")
+        self.stream.flush()
+
+    def start(self, total: int) -> None:
+        self.total = total
+
+    def update(self, count: int, message: str) -> None:
+        """Work under way (drawn on a terminal only)."""
+        if self.tty:
+            self._draw(count, message)
+
+    def done(self, count: int, message: str) -> None:
+        """One wheel finished."""
+        if self.tty:
+            self._draw(count, message)
+        else:
+            self.stream.write(f"[{count}/{self.total}] {message}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+    def _draw(self, count: int, message: str) -> None:
+        columns = shutil.get_terminal_size((80, 24)).columns
+        cells = 24
+        filled = cells * count // max(self.total, 1)
+        text = f"[{'#' * filled}{'-' * (cells - filled)}] {count}/{self.total} {message}"
+        text = text[: max(columns - 1, 10)]
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)

@@ -5,7 +5,7 @@ the same wheel later adds its own, under a lock, restoring the entry read-only. 
 called at run time: a process in a site writes bytecode only to its user's cache
 (:mod:`vsite.finder.bytecode`).
 
-Tooling path.
+Tooling path (stdlib only).
 """
 
 from __future__ import annotations
@@ -16,21 +16,16 @@ import stat
 import sys
 from contextlib import contextmanager
 
+from vsite.finder.bytecode import shipped_bytecode
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["BYTECODE_TAG", "compile_root", "locked", "shipped_bytecode", "writable"]
+__all__ = ["BYTECODE_TAG", "compile_root", "locked", "writable"]
 
 #: The cache tag of the bytecode this interpreter writes (None: it writes none).
 BYTECODE_TAG: str | None = sys.implementation.cache_tag
-
-
-def shipped_bytecode(source: str, tag: str) -> str:
-    """Where a root holds ``source``'s bytecode for ``tag``: ``cache_from_source``
-    without ``sys.pycache_prefix``, which points outside the root."""
-    head, name = os.path.split(source)
-    return os.path.join(head, "__pycache__", f"{name.rpartition('.')[0]}.{tag}.pyc")
 
 
 def compile_root(root: str, final_root: str) -> None:

@@ -10,8 +10,7 @@ import os
 import sys
 from fnmatch import fnmatchcase
 
-from vsite.finder.bytecode import default_cache_dir, is_fresh, read_bytecode
-from vsite.store_bytecode import shipped_bytecode
+from vsite.finder.bytecode import default_cache_dir, is_fresh, read_bytecode, shipped_bytecode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

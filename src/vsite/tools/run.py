@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import sys
 
+from vsite.errors import UsageError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import CodeType, ModuleType, TracebackType
@@ -29,14 +31,17 @@ _USAGE = "run needs -m MODULE, -c CODE, - or SCRIPT"
 
 
 def run(manifest: str, args: list[str]) -> int:
-    """Activate ``manifest`` and run ``args`` like ``python ARGS``; return the exit code."""
+    """Activate ``manifest`` and run ``args`` like ``python ARGS``; return the exit code.
+
+    UsageError when ``args`` name nothing to run; the errors of activation as they come.
+    """
     if not args:
-        return _usage(_USAGE)
+        raise UsageError(_USAGE)
     first = args[0]
     if first in ("-m", "-c") and len(args) < 2:
-        return _usage(f"{first} needs an argument")
+        raise UsageError(f"{first} needs an argument")
     if first.startswith("-") and first not in ("-m", "-c", "-"):
-        return _usage(f"unknown option {first!r}: {_USAGE}")
+        raise UsageError(f"unknown option {first!r}: {_USAGE}")
     # Python inserts sys.path[0] after site ran: take vsite's own out first, activate
     # (so .pth lines that insert at 0 land where they would), then put the program's in.
     had_path0 = bool(sys.path) and not (getattr(sys.flags, "safe_path", 0) or sys.flags.isolated)
@@ -223,11 +228,6 @@ def _die_by_sigint() -> int:
     except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
         pass
     return 128 + 2  # pragma: no cover - the signal ends the process first
-
-
-def _usage(message: str) -> int:
-    sys.stderr.write(f"vsite: error: {message}\n")
-    return 2
 
 
 def _exit_code(code: object) -> int:

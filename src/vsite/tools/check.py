@@ -1,8 +1,9 @@
 """``vsite check``: every problem a manifest's site has, found without activating it.
 
-Tooling path: this module may import ``packaging`` (wheel tags, versions); the
-activation path never imports it. Findings are gathered for all roots at once; a
-manifest that cannot be read at all is the only thing that stops the check.
+Tooling path: this module may import ``packaging`` (wheel tags, versions). It prints
+nothing: :mod:`vsite.tools.cli` prints the report and picks the exit code. Findings are
+gathered for all roots at once; a manifest that cannot be read at all is the only thing
+that stops the check.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import os
 import sys
 
 from vsite._names import canonicalize
-from vsite.check_bytecode import BytecodeSurvey, survey_bytecode
-from vsite.errors import ManifestError
+from vsite.errors import ManifestError, one_line
 from vsite.manifest import Manifest
 from vsite.scan import RootScan, scan_root
+from vsite.tools.check_bytecode import BytecodeSurvey, survey_bytecode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ __all__ = [
     "Finding",
     "Report",
     "check",
-    "check_command",
     "format_report",
+    "unusable_report",
 ]
 
 #: Finding kinds in report order, with the heading of their group in human output.
@@ -108,24 +109,6 @@ class Report:
             "staged": self.staged,
             "bytecode": self.bytecode.as_dict(),
         }
-
-
-def check_command(manifest_path: str, *, as_json: bool = False) -> int:
-    """Check ``manifest_path``, print the report; 0 clean, 1 problems found, 2 unusable."""
-    try:
-        manifest = Manifest.load(manifest_path)
-    except ManifestError as exc:
-        if as_json:
-            _print_json(_unusable(exc, manifest_path))
-        else:
-            sys.stderr.write(f"vsite: error: {_one_line(exc)}\n")
-        return 2
-    report = check(manifest)
-    if as_json:
-        _print_json(report.as_dict())
-    else:
-        sys.stdout.write(format_report(report))
-    return 0 if report.ok else 1
 
 
 def check(manifest: Manifest) -> Report:
@@ -416,10 +399,11 @@ def _staged(index: SiteIndex, by_path: dict[str, Root]) -> list[dict[str, str]]:
     return staged
 
 
-# -- output ------------------------------------------------------------------------------
+# -- a manifest that cannot be read ------------------------------------------------------
 
 
-def _unusable(exc: ManifestError, manifest_path: str) -> dict[str, object]:
+def unusable_report(exc: ManifestError, manifest_path: str) -> dict[str, object]:
+    """The ``--json`` document for a manifest that cannot be read: every problem a finding."""
     problems = exc.problems or (None,)
     findings = [
         {
@@ -433,19 +417,7 @@ def _unusable(exc: ManifestError, manifest_path: str) -> dict[str, object]:
     return {
         "manifest": exc.manifest or os.path.abspath(manifest_path),
         "ok": False,
-        "error": _one_line(exc),
+        "error": one_line(exc),
         "findings": findings,
         "staged": [],
     }
-
-
-def _one_line(exc: ManifestError) -> str:
-    from vsite._startup import one_line
-
-    return one_line(exc)
-
-
-def _print_json(document: dict[str, object]) -> None:
-    import json
-
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
