@@ -602,3 +602,32 @@ def test_gc_command_refuses_a_state_directory_others_can_write(tmp_path: Path) -
     assert result.stderr.startswith("vsite: error: ")
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_farm_renamed_in_by_another_process_after_the_check_is_not_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI met: this process finds no intact farm, another one renames its
+    complete farm into place, and only then would this one have looked whether anything
+    was there: it must not take that farm for a stale one and replace it."""
+    import vsite.native.farm as farm_module
+
+    roots = two_roots(tmp_path / "roots")
+    base = farms_dir(tmp_path)
+    plan = plan_farm(roots, ["tpkg", "ns"], "symlink")
+    real_intact = farm_module._intact
+    theirs: list[int] = []
+
+    def intact_then_a_concurrent_build(path: str, plan_: FarmPlan, key: str) -> bool:
+        if not theirs:  # the first check: not there yet; the other process finishes now
+            monkeypatch.setattr(farm_module, "_intact", real_intact)
+            other = ensure_farm(plan_, base, hold=False)
+            theirs.append(os.stat(other.path).st_ino)
+            return False
+        return real_intact(path, plan_, key)
+
+    monkeypatch.setattr(farm_module, "_intact", intact_then_a_concurrent_build)
+    mine = ensure_farm(plan, base, hold=False)
+    assert mine.created is False
+    assert os.stat(mine.path).st_ino == theirs[0]
+    assert os.listdir(base) == [os.path.basename(mine.path)]

@@ -260,17 +260,23 @@ def ensure_farm(plan: FarmPlan, base: str, *, hold: bool = True) -> Farm:
     key = plan.key()
     path = os.path.join(base, key)
     for _attempt in range(5):
+        # Looked at BEFORE the check: a farm that appears after it was renamed into place
+        # by a concurrent build, complete, and must never be retired as stale.
+        stale = os.path.lexists(path)
         held = hold and acquire(path) is not None
         if (held or not hold) and _intact(path, plan, key):
             return Farm(path, plan, created=False)
         if held:  # stale: let go of it, so it can be removed at once
             release(path)
-        stale = os.path.lexists(path)
         temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{os.urandom(4).hex()}")
         lock = -1
         try:
             lock = _build(temp, plan, key)
             if stale:
+                if _intact(path, plan, key):  # replaced by a concurrent build meanwhile
+                    os.close(lock)
+                    _remove(temp)
+                    continue
                 _retire(path, base)
             try:
                 os.rename(temp, path)
