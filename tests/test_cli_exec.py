@@ -23,7 +23,7 @@ import vsite
 from tests.builders import make_root, write_manifest, write_tree
 from tests.children import child_env
 from vsite._startup import BOOT_DIR, boot_pythonpath
-from vsite.tools.cli import _isolating_option
+from vsite.tools.launch import isolating_option as _isolating_option
 
 VSITE = [sys.executable, "-m", "vsite"]
 

@@ -1,8 +1,9 @@
-"""Console scripts of the site: ``vsite exec M -- NAME`` without a ``bin/NAME`` on disk.
+"""Console scripts of the site: ``vsite exec M -- NAME`` and the environment's ``bin/NAME``.
 
-When no executable NAME is on PATH, the entry point NAME of the first distribution (site
-order) that declares it runs with ``sys.argv[0] == NAME``; its return value is the exit
-status, as in a wheel installer's generated script.
+The environment shell holds a launcher per entry point of the site (the first
+distribution in site order that declares NAME wins it), first on PATH under ``vsite
+exec`` as an activated venv's ``bin/`` is: it runs with ``sys.argv[0]`` its own path and
+its return value is the exit status, as a wheel installer's generated script.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from tests.builders import make_root, write_manifest, write_tree
 from tests.children import child_env
 from vsite.index import SiteIndex, build_index
 from vsite.manifest import Manifest
-from vsite.tools.scripts import Script, find_script, interpreter
+from vsite.tools.scripts import Script, console_scripts, interpreter
 
 VSITE = [sys.executable, "-m", "vsite"]
+VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 NAME = "vsite-test-tool"  # no such executable anywhere on PATH
 
 TOOL = """\
@@ -96,72 +98,77 @@ def index_of(tmp_path: Path, *roots: Path) -> SiteIndex:
     return build_index(Manifest.load(write_manifest(tmp_path / "m.json", list(roots))))
 
 
-# -- finding the entry point -----------------------------------------------------------
+# -- finding the entry points -----------------------------------------------------------
 
 
-def test_first_distribution_in_site_order_declares_the_script(tmp_path: Path) -> None:
+def scripts_of(index: SiteIndex) -> list[tuple[str, str, str]]:
+    return [(script.name, script.value, script.group) for script in console_scripts(index)]
+
+
+def test_distributions_come_in_site_order_so_the_first_declaration_wins(tmp_path: Path) -> None:
     first = make_root(tmp_path, "b-first", entry_points={"console_scripts": {"tool": "b:main"}})
     second = make_root(tmp_path, "a-second", entry_points={"console_scripts": {"tool": "a:main"}})
-    script = find_script(index_of(tmp_path, first, second), "tool")
-    assert script is not None
-    assert (script.name, script.value, script.group) == ("tool", "b:main", "console_scripts")
+    assert scripts_of(index_of(tmp_path, first, second)) == [
+        ("tool", "b:main", "console_scripts"),
+        ("tool", "a:main", "console_scripts"),
+    ]
 
 
-def test_gui_scripts_are_found_too(tmp_path: Path) -> None:
+def test_gui_scripts_are_listed_too(tmp_path: Path) -> None:
     root = make_root(tmp_path, "gui", entry_points={"gui_scripts": {"viewer": "gui:main"}})
-    script = find_script(index_of(tmp_path, root), "viewer")
-    assert script is not None
-    assert script.group == "gui_scripts"
+    assert scripts_of(index_of(tmp_path, root)) == [("viewer", "gui:main", "gui_scripts")]
 
 
-def test_script_names_are_case_sensitive_and_unknown_names_are_none(tmp_path: Path) -> None:
+def test_script_names_keep_their_case(tmp_path: Path) -> None:
     root = make_root(tmp_path, "tool", entry_points={"console_scripts": {"Tool": "t:main"}})
-    index = index_of(tmp_path, root)
-    assert find_script(index, "Tool") is not None
-    assert find_script(index, "tool") is None
-    assert find_script(index, "other") is None
+    assert [name for name, _, _ in scripts_of(index_of(tmp_path, root))] == ["Tool"]
 
 
-def test_scripts_of_a_dropped_root_are_not_found(tmp_path: Path) -> None:
+def test_scripts_of_a_dropped_root_are_not_listed(tmp_path: Path) -> None:
     kept = make_root(tmp_path, "one", dist="tool", version="1")
     dropped = make_root(
         tmp_path, "two", dist="tool", version="2", entry_points={"console_scripts": {"t2": "x:y"}}
     )
-    assert find_script(index_of(tmp_path, kept, dropped), "t2") is None
+    assert scripts_of(index_of(tmp_path, kept, dropped)) == []
 
 
-def test_unreadable_entry_points_are_skipped(tmp_path: Path) -> None:
+def test_unreadable_entry_points_and_references_without_a_callable_are_skipped(
+    tmp_path: Path,
+) -> None:
     broken = make_root(tmp_path, "broken")
     (broken / "broken-1.0.dist-info" / "entry_points.txt").write_bytes(b"[console_scripts\n\xff")
-    good = make_root(tmp_path, "good", entry_points={"console_scripts": {"tool": "g:main"}})
-    script = find_script(index_of(tmp_path, broken, good), "tool")
-    assert script is not None
-    assert script.value == "g:main"
+    good = make_root(
+        tmp_path, "good", entry_points={"console_scripts": {"tool": "g:main", "bare": "g"}}
+    )
+    assert scripts_of(index_of(tmp_path, broken, good)) == [("tool", "g:main", "console_scripts")]
 
 
 @pytest.mark.parametrize(
-    ("value", "calls"),
+    ("value", "module", "attr"),
     [
-        ("mod:func", "func"),
-        ("mod:Class.method", "Class.method"),
-        ("mod:func [extra1, extra2]", "func"),
-        ("mod : func", "func"),
+        ("mod:func", "mod", "func"),
+        ("mod:Class.method", "mod", "Class.method"),
+        ("mod:func [extra1, extra2]", "mod", "func"),
+        ("mod : func", "mod", "func"),
     ],
 )
-def test_runner_code_calls_the_attribute_path(value: str, calls: str) -> None:
-    code = Script("tool", value, "console_scripts").runner_code()
-    assert "import_module('mod')" in code
-    assert repr(calls) in code
-    compile(code, "<runner>", "exec")
+def test_the_reference_splits_into_module_and_attribute_path(
+    value: str, module: str, attr: str
+) -> None:
+    script = Script("tool", value, "console_scripts")
+    assert (script.module, script.attr) == (module, attr)
 
 
 # -- running it through vsite exec --------------------------------------------------------
 
 
-def test_console_script_runs_with_its_name_as_argv0(manifest: Path) -> None:
+def test_console_script_runs_as_its_launcher_in_the_environment(manifest: Path) -> None:
     result = vsite_exec(manifest, NAME, "a", "--flag", "-c", "x")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["argv"] == [NAME, "a", "--flag", "-c", "x"]
+    seen = json.loads(result.stdout)
+    launcher = Path(seen["argv"][0])
+    assert (launcher.name, launcher.parent) == (NAME, Path(seen["prefix"]) / "bin")
+    assert seen["argv"][1:] == ["a", "--flag", "-c", "x"]
 
 
 @pytest.mark.parametrize("code", [0, 1, 4, 255])
@@ -194,15 +201,21 @@ def test_dotted_attribute_and_extras(manifest: Path) -> None:
 def test_gui_script_runs_too(manifest: Path) -> None:
     result = vsite_exec(manifest, f"{NAME}-gui", "y")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["argv"] == [f"{NAME}-gui", "y"]
+    assert json.loads(result.stdout)["argv"][1:] == ["y"]
 
 
-def test_an_executable_on_path_wins_over_the_console_script(manifest: Path, tmp_path: Path) -> None:
+def test_the_sites_script_wins_over_an_executable_on_path_as_in_an_activated_venv(
+    manifest: Path, tmp_path: Path
+) -> None:
     bin_dir = write_tree(tmp_path / "bin", {NAME: '#!/bin/sh\necho from PATH "$@"\n'})
     (bin_dir / NAME).chmod(0o755)
     path = os.pathsep.join([os.fspath(bin_dir), os.environ.get("PATH", os.defpath)])
     result = vsite_exec(manifest, NAME, "z", PATH=path)
-    assert (result.returncode, result.stdout) == (0, "from PATH z\n")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["argv"][1:] == ["z"]
+    other = vsite_exec(manifest, "sh", "-c", f"command -v {NAME}", PATH=path)
+    assert Path(other.stdout.strip()).parent.name == "bin"
+    assert Path(other.stdout.strip()).parent != bin_dir
 
 
 def test_a_name_with_a_slash_is_never_a_console_script(manifest: Path) -> None:
@@ -240,12 +253,14 @@ def test_current_directory_is_not_on_the_scripts_path(manifest: Path, tmp_path: 
     assert "No module named 'shadow'" in result.stderr
 
 
-@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="vsite is not installed in a venv")
-def test_script_runs_outside_vsites_virtual_environment(manifest: Path) -> None:
+def test_script_runs_in_the_environment_not_in_vsites_own(manifest: Path) -> None:
     seen = json.loads(vsite_exec(manifest, NAME).stdout)
-    assert seen["prefix"] == seen["base_prefix"] == sys.base_prefix
-    venv = os.path.join(os.path.realpath(sys.prefix), "")
-    assert [p for p in seen["path"] if os.path.realpath(p).startswith(venv)] == []
+    assert seen["prefix"] != seen["base_prefix"]
+    assert os.path.realpath(seen["base_prefix"]) == os.path.realpath(sys.base_prefix)
+    assert seen["executable"] == os.path.join(seen["prefix"], "bin", f"python{VERSION}")
+    if sys.prefix != sys.base_prefix:
+        venv = os.path.join(os.path.realpath(sys.prefix), "")
+        assert [p for p in seen["path"] if os.path.realpath(p).startswith(venv)] == []
 
 
 # -- the interpreter it runs on ----------------------------------------------------------

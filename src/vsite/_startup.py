@@ -1,6 +1,13 @@
-"""Interpreter start-up activation from the environment (``VSITE_MANIFEST``).
+"""Interpreter start-up activation: from the environment (``vsite exec``) or a shell.
 
 On the boot path: imports nothing beyond what activation itself needs.
+
+``vsite exec`` exports ``VSITE_MANIFEST`` and ``VSITE_SINCE`` (when it started, in ns
+since the epoch): every Python it starts boots the site, except one running in a
+virtual environment created after that moment (``python -m venv nv`` inside the site:
+a venv made inside a venv sees nothing of the outer one, and neither does this one).
+An environment shell's own ``python`` boots its manifest from its ``.pth`` first, and
+keeps it: the front door wins over an inherited ``VSITE_MANIFEST``.
 """
 
 from __future__ import annotations
@@ -8,10 +15,21 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["BOOT_DIR", "ENV_MANIFEST", "activate_from_environment", "boot_pythonpath"]
+__all__ = [
+    "BOOT_DIR",
+    "ENV_MANIFEST",
+    "ENV_SINCE",
+    "activate_from_environment",
+    "activate_from_shell",
+    "boot_pythonpath",
+]
 
 ENV_MANIFEST = "VSITE_MANIFEST"
+ENV_SINCE = "VSITE_SINCE"
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
+
+#: The manifest this process's environment shell activated at start-up, if any.
+shell_manifest: str | None = None
 
 
 def activate_from_environment() -> None:
@@ -22,8 +40,21 @@ def activate_from_environment() -> None:
     stderr and no traceback, before the program's first line runs.
     """
     manifest = os.environ.get(ENV_MANIFEST)
-    if not manifest:
+    if not manifest or _venv_made_inside_the_site():
         return
+    if shell_manifest is not None:
+        return  # this is an environment shell's python: its own site stays
+    _activate(manifest)
+
+
+def activate_from_shell(manifest: str) -> None:
+    """Activate an environment shell's manifest (its ``.pth``); exit 2 on failure."""
+    global shell_manifest
+    _activate(manifest)
+    shell_manifest = manifest
+
+
+def _activate(manifest: str) -> None:
     from vsite.activation import activate
     from vsite.errors import VsiteError, one_line
 
@@ -33,6 +64,20 @@ def activate_from_environment() -> None:
         sys.stderr.write(f"vsite: error: cannot activate the virtual site: {one_line(exc)}\n")
         sys.stderr.flush()
         os._exit(2)
+
+
+def _venv_made_inside_the_site() -> bool:
+    """Whether this interpreter runs in a venv created after ``vsite exec`` started."""
+    if sys.prefix == sys.base_prefix:
+        return False
+    since = os.environ.get(ENV_SINCE, "")
+    if not since.isdigit():
+        return False
+    try:
+        made = os.stat(os.path.join(sys.prefix, "pyvenv.cfg")).st_mtime_ns
+    except OSError:
+        return False
+    return made >= int(since)
 
 
 def boot_pythonpath(previous: str | None) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import ModuleType
 
+    from vsite.finder.install_schemes import SchemeRegistration
     from vsite.native.farm import Farm
 
 __all__ = ["Handle", "activate", "active", "deactivate"]
@@ -42,6 +43,7 @@ class Handle:
         self._added_path: list[str] = []
         self._added_meta: list[object] = []
         self._added_hooks: list[Callable[[str], object]] = []
+        self._schemes: SchemeRegistration | None = None
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
@@ -100,6 +102,10 @@ class Handle:
         sys.path.insert(_site_position(), self.site_path)
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
         self._patch_getsitepackages()
+        from vsite.finder.install_schemes import SchemeRegistration, scheme_paths
+
+        self._schemes = SchemeRegistration(scheme_paths(index.roots))
+        self._schemes.install()
         if self.index.pth:  # most sites have none: not even the module is loaded
             from vsite.pth import run_pth_files
 
@@ -128,19 +134,21 @@ class Handle:
             sys.meta_path.insert(_metadata_position(), self.meta_finder)
 
     def _patch_getsitepackages(self) -> None:
-        """``site.getsitepackages()`` also lists the virtual site (tools locate wheel
-        files through it); ``sysconfig`` is left alone so installers never target it."""
+        """``site.getsitepackages()`` also lists the virtual site and its roots, where a
+        venv's lists the one directory holding every package: tools locate wheel files
+        and tell library code from the user's by it (debuggers' "just my code").
+        ``sysconfig``'s default scheme is left alone so installers never target them
+        (see :mod:`vsite.finder.install_schemes` for its extra ones)."""
         import site
 
         original = getattr(site, "getsitepackages", None)
         if original is None:
             return
-        site_path = self.site_path
+        ours = [self.site_path, *self.index.roots]
 
         def getsitepackages(prefixes: Iterable[str] | None = None) -> list[str]:
             found = list(original(prefixes))
-            if site_path not in found:
-                found.append(site_path)
+            found += [path for path in ours if path not in found]
             return found
 
         getsitepackages.__wrapped__ = original  # type: ignore[attr-defined]
@@ -149,6 +157,9 @@ class Handle:
         self._site_original = original
 
     def _uninstall(self) -> None:
+        if self._schemes is not None:
+            self._schemes.uninstall()
+            self._schemes = None
         original = getattr(self, "_site_original", None)
         if original is not None:
             import site
@@ -300,7 +311,12 @@ def _site_position() -> int:
     """Where ``site`` would put site-packages: before the first site dir on sys.path."""
     import site
 
-    candidates = list(getattr(site, "getsitepackages", list)())
+    getsitepackages = getattr(site, "getsitepackages", None)
+    candidates = [] if getsitepackages is None else list(getsitepackages())
+    if getsitepackages is not None and sys.prefix != sys.base_prefix:
+        # A venv's .pth runs before site.PREFIXES names the venv (environment shells
+        # boot from one): its own site-packages come from sys.prefix, already the venv's.
+        candidates += getsitepackages([sys.prefix])
     if site.ENABLE_USER_SITE:
         candidates.append(site.getusersitepackages())
     wanted = {os.path.normcase(os.path.abspath(c)) for c in candidates}

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActivationError",
+    "EnvironmentShellError",
     "FarmError",
     "ManifestError",
     "Problem",
@@ -148,6 +149,10 @@ class WheelError(VsiteError, ValueError):
 
 class StoreError(VsiteError, OSError):
     """The store of unpacked wheels cannot be written or read."""
+
+
+class EnvironmentShellError(VsiteError, OSError):
+    """The environment shell (``vsite env``) cannot be written."""
 
 
 class UsageError(VsiteError, ValueError):

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "Manifest", "Root", "read_manifest_bytes"]
 
 SCHEMA_VERSION = 1
-_TOP_KEYS = frozenset({"vsite", "roots"})
+_TOP_KEYS = frozenset({"vsite", "roots", "system-site-packages"})
 _ROOT_KEYS = frozenset({"path", "name", "version"})
 
 
@@ -56,14 +56,25 @@ class Manifest:
 
     ``source`` is the manifest file's absolute path ("<memory>" when built in code);
     ``content`` the exact bytes read, which key the persistent caches.
+    ``system_site_packages`` (key ``"system-site-packages"``, default false): a process
+    started with the site keeps the interpreter's own site-packages and the user site,
+    after the site, as a venv made with ``--system-site-packages`` does.
     """
 
-    __slots__ = ("content", "roots", "source")
+    __slots__ = ("content", "roots", "source", "system_site_packages")
 
-    def __init__(self, source: str, roots: Sequence[Root], content: bytes = b"") -> None:
+    def __init__(
+        self,
+        source: str,
+        roots: Sequence[Root],
+        content: bytes = b"",
+        *,
+        system_site_packages: bool = False,
+    ) -> None:
         self.source = source
         self.roots = tuple(roots)
         self.content = content
+        self.system_site_packages = system_site_packages
 
     def __repr__(self) -> str:
         return f"Manifest({self.source!r}, {len(self.roots)} roots)"
@@ -119,6 +130,10 @@ class Manifest:
             problems.append(
                 Problem(f"unsupported schema version {version!r} (expected 1)", "/vsite")
             )
+        system_site = data.get("system-site-packages", False)
+        if not isinstance(system_site, bool):
+            wrong = f"expected true or false, got {_kind(system_site)}"
+            problems.append(Problem(wrong, "/system-site-packages"))
         base = os.path.dirname(source)
         raw_roots = data.get("roots")
         if "roots" not in data:
@@ -146,7 +161,7 @@ class Manifest:
                 manifest=source,
                 problems=problems,
             )
-        return cls(source, roots, content)
+        return cls(source, roots, content, system_site_packages=system_site is True)
 
     @classmethod
     def from_roots(

@@ -9,17 +9,15 @@ run`` reports the program's own uncaught exception as ``python`` does, from
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import sys
 
-from vsite._startup import ENV_MANIFEST, boot_pythonpath
 from vsite.errors import ManifestError, VsiteError, one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import argparse
+    from collections.abc import Callable, Sequence
     from typing import TextIO
 
 __all__ = ["Progress", "main"]
@@ -31,6 +29,12 @@ EXIT_UNUSABLE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "exec":
+        # The launch path of every program run with the site: no argparse (its import
+        # and the parser cost more than the rest of exec), see _exec_argv.
+        parsed = _exec_argv(args[1:])
+        if parsed is not None:
+            return _guarded(_exec, *parsed)
     parser = _parser()
     if args and args[0] == "run":
         return _run(parser, args[1:])
@@ -43,7 +47,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _guarded(command: Callable[..., int], *args: object) -> int:
+    try:
+        return command(*args)
+    except VsiteError as exc:
+        _error(one_line(exc))
+        return EXIT_UNUSABLE
+
+
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="vsite",
         description="Use many per-wheel install roots as ONE site-packages.",
@@ -57,15 +71,38 @@ def _parser() -> argparse.ArgumentParser:
         "exec",
         help="run COMMAND with the site active in every Python process it starts",
         description="Run COMMAND with the virtual site active in every Python process it "
-        "starts (vsite's boot hook on PYTHONPATH, the manifest in VSITE_MANIFEST). When "
-        "COMMAND is not an executable on PATH but a console script of the site, that entry "
-        "point runs, as a venv's bin/COMMAND would, with sys.argv[0] = COMMAND and its "
-        "return value as exit status. Python started with -I, -E or -S skips the boot hook "
-        "and runs outside the site (vsite warns when COMMAND is one).",
+        "starts. The manifest's environment (a venv-shaped shell: python, the site's "
+        "console scripts) goes first on PATH, and vsite's boot hook into the environment "
+        "for any other Python COMMAND names by path. `python` is then isolated from the "
+        "interpreter's own site-packages like a venv's; a Python named by path keeps its "
+        "own after the site's, and one started with -S (or -I, -E) skips the hook "
+        "(vsite warns when COMMAND is one).",
+    )
+    exec_.add_argument(
+        "--system-site-packages",
+        action="store_true",
+        help="keep the interpreter's own site-packages (after the site's)",
     )
     exec_.add_argument("manifest")
     exec_.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
-    exec_.set_defaults(func=_exec)
+    exec_.set_defaults(func=_exec_options)
+
+    env = commands.add_parser(
+        "env",
+        help="write an environment (a venv-shaped shell) for a manifest",
+        description="Write a venv-shaped directory whose site-packages is the manifest's "
+        "site: bin/python, bin/activate, a launcher per console script, links to the "
+        "wheels' data files. No package file is copied or linked: vsite's import hook "
+        "resolves them. `vsite install -o DIR/manifest.json` writes one in DIR.",
+    )
+    env.add_argument("manifest")
+    env.add_argument("-o", "--output", required=True, metavar="DIR")
+    env.add_argument(
+        "--system-site-packages",
+        action="store_true",
+        help="keep the interpreter's own site-packages (after the site's)",
+    )
+    env.set_defaults(func=_env)
 
     commands.add_parser(
         "run",
@@ -109,6 +146,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     # Compiling became the default; old scripts that still ask for it keep working.
     install.add_argument("--compile", dest="compile", action="store_true", help=argparse.SUPPRESS)
+    install.add_argument(
+        "--no-env",
+        dest="env",
+        action="store_false",
+        help="write only the manifest, no environment beside it",
+    )
+    install.add_argument(
+        "--system-site-packages",
+        action="store_true",
+        help="the environment keeps the interpreter's own site-packages (after the site's)",
+    )
     install.set_defaults(func=_install, compile=True)
 
     gc = commands.add_parser(
@@ -135,51 +183,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exec(options: argparse.Namespace) -> int:
-    """``vsite exec MANIFEST -- COMMAND [ARGS...]``: replace this process with COMMAND.
+def _exec_argv(args: list[str]) -> tuple[str, list[str], bool] | None:
+    """``[--system-site-packages] MANIFEST [--] COMMAND...``; None for anything else
+    (help, a typo): argparse then handles it and its errors."""
+    system_site = False
+    while args and args[0] == "--system-site-packages":
+        system_site, args = True, args[1:]
+    if not args or args[0].startswith("-"):
+        return None
+    manifest, command = args[0], args[1:]
+    if command and command[0] == "--":
+        command = command[1:]
+    return manifest, command, system_site
 
-    COMMAND gets ``VSITE_MANIFEST`` and vsite's boot directory first on ``PYTHONPATH``,
-    so every Python process it starts (directly, through ``subprocess``, or as a
-    ``multiprocessing`` spawn/forkserver worker) activates the same site at start-up.
-    The manifest is validated here first: an unusable one exits 2 before anything runs.
 
-    COMMAND is looked up on ``PATH`` as the shell would. When it names no executable
-    there (and has no ``/``), the site's ``console_scripts`` and ``gui_scripts`` are
-    searched, first distribution in site order wins, and that entry point runs as a
-    venv's ``bin/NAME`` would: ``sys.argv[0]`` is NAME, the function's return value is
-    the exit status (``sys.exit(func())``). It runs on :func:`vsite.tools.scripts.interpreter`,
-    the interpreter running vsite, or its base interpreter when vsite is installed in a
-    virtual environment, so nothing of that environment is visible to the script.
-
-    The exit status and signals are COMMAND's own: the process is replaced, not waited
-    for. ``127`` means COMMAND was not found, ``126`` that it could not be run.
-
-    Outside the site: a Python started with ``-I``, ``-E`` (both ignore ``PYTHONPATH``) or
-    ``-S`` (no ``site``, so no ``sitecustomize``) does not boot it; a warning on stderr
-    says so when COMMAND itself is such a Python.
-    """
+def _exec_options(options: argparse.Namespace) -> int:
     command = list(options.command)
     if command and command[0] == "--":
         command = command[1:]
+    return _exec(options.manifest, command, options.system_site_packages)
+
+
+def _exec(manifest: str, command: list[str], system_site: bool) -> int:
+    """``vsite exec MANIFEST -- COMMAND [ARGS...]``: replace this process with COMMAND.
+
+    COMMAND runs with the manifest's environment shell first on ``PATH`` and the boot
+    hook in its environment (:mod:`vsite.tools.launch`), so every Python process it
+    starts (directly, through ``subprocess``, as a ``multiprocessing`` worker, or as a
+    console script of the site found on ``PATH``) activates the same site at start-up.
+    The manifest is validated first: an unusable one exits 2 before anything runs.
+
+    The exit status and signals are COMMAND's own: the process is replaced, not waited
+    for. ``127`` means COMMAND was not found, ``126`` that it could not be run.
+    """
     if not command:
         _error("exec needs a command: vsite exec MANIFEST -- COMMAND [ARGS...]")
         return EXIT_UNUSABLE
-    from vsite.index_cache import load_or_build
+    from vsite.tools.launch import exec_environment
 
-    # Fail here, once, rather than in every child; the persistent index the children
-    # will read is built (or verified) here too, so the first child starts warm.
-    index = load_or_build(os.path.abspath(options.manifest))
-    manifest = index.manifest
-    env = dict(os.environ)
-    env[ENV_MANIFEST] = manifest.source
-    env["PYTHONPATH"] = boot_pythonpath(env.get("PYTHONPATH"))
-    _warn_isolated(command)
-    if os.sep not in command[0] and shutil.which(command[0], path=env.get("PATH")) is None:
-        from vsite.tools.scripts import find_script, interpreter
-
-        script = find_script(index, command[0])
-        if script is not None:
-            command = [interpreter(), "-c", script.runner_code(), *command]
+    env = exec_environment(manifest, dict(os.environ), system_site=system_site)
+    _warn_isolated(command, env)
     try:
         os.execvpe(command[0], command, env)
     except OSError as exc:
@@ -187,48 +230,25 @@ def _exec(options: argparse.Namespace) -> int:
         return 127 if isinstance(exc, FileNotFoundError) else 126
 
 
-# Interpreter options that take a value, attached or as the next argument.
-_VALUE_OPTIONS = "WX"
-# What each option that keeps the boot hook from running does.
-_OUTSIDE = {
-    "I": "isolated mode ignores PYTHONPATH",
-    "E": "ignores PYTHON* environment variables",
-    "S": "does not import site",
-}
+def _warn_isolated(command: list[str], env: dict[str, str]) -> None:
+    """A Python that will not boot the site (``-S``; ``-I``/``-E`` unless it is the
+    environment's own python): say so on stderr."""
+    from vsite.tools.launch import OUTSIDE, isolating_option
 
+    flag = isolating_option(command)
+    if flag is None:
+        return
+    if flag in "IE":
+        import shutil
 
-def _isolating_option(command: list[str]) -> str | None:
-    """The first of ``-I``/``-E``/``-S`` given to a ``python*`` COMMAND, if any."""
-    if not os.path.basename(command[0]).startswith("python"):
-        return None
-    args = iter(command[1:])
-    for arg in args:
-        if arg == "--" or arg == "-" or not arg.startswith("-"):
-            return None  # a script (or stdin) follows: the rest are its arguments
-        if arg.startswith("--"):
-            if arg == "--check-hash-based-pycs":
-                next(args, None)
-            continue
-        for position, flag in enumerate(arg[1:], start=2):
-            if flag in _OUTSIDE:
-                return flag
-            if flag in "cm":
-                return None  # code or a module name, then its arguments
-            if flag in _VALUE_OPTIONS:
-                if position == len(arg):
-                    next(args, None)
-                break
-    return None
-
-
-def _warn_isolated(command: list[str]) -> None:
-    """``python -I``/``-E``/``-S`` never run vsite's boot hook: say so on stderr."""
-    flag = _isolating_option(command)
-    if flag is not None:
-        sys.stderr.write(
-            f"vsite: warning: {command[0]} -{flag} {_OUTSIDE[flag]}; the virtual site "
-            "will not be active in it (nor in the processes it starts)\n"
-        )
+        found = shutil.which(command[0], path=env.get("PATH"))
+        shell_bin = os.path.join(env["VIRTUAL_ENV"], "bin", "")
+        if found is not None and os.path.abspath(found).startswith(shell_bin):
+            return  # the shell's python boots the site from its .pth, not from PYTHONPATH
+    sys.stderr.write(
+        f"vsite: warning: {command[0]} -{flag} {OUTSIDE[flag]}; the virtual site "
+        "will not be active in it (nor in the processes it starts)\n"
+    )
 
 
 def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
@@ -310,7 +330,25 @@ def _install(options: argparse.Namespace) -> int:
         f"reused{added}) in {result.seconds:.1f} s; store {result.store}; "
         f"wrote {result.manifest}"
     )
+    if options.env:
+        _write_env(result.manifest, os.path.dirname(result.manifest), options.system_site_packages)
     return 0
+
+
+def _env(options: argparse.Namespace) -> int:
+    _write_env(options.manifest, options.output, options.system_site_packages)
+    return 0
+
+
+def _write_env(manifest: str, directory: str, system_site: bool) -> None:
+    from vsite.index_cache import load_or_build
+    from vsite.manifest import Manifest
+    from vsite.tools.shell import make_shell
+
+    loaded = Manifest.load(manifest)
+    index = load_or_build(loaded.source)
+    python = make_shell(index, directory, system_site=system_site or loaded.system_site_packages)
+    print(f"vsite: environment {os.path.abspath(directory)}: {python}")
 
 
 def _gc(options: argparse.Namespace) -> int:
@@ -388,6 +426,8 @@ class Progress:
             self._width = 0
 
     def _draw(self, count: int, message: str) -> None:
+        import shutil
+
         columns = shutil.get_terminal_size((80, 24)).columns
         cells = 24
         filled = cells * count // max(self.total, 1)

@@ -1,14 +1,9 @@
-"""Console scripts of the site: run an entry point by name as a venv's bin/NAME would.
+"""Console scripts of the site, and the interpreter an environment shell is made on.
 
-``vsite exec MANIFEST -- NAME ARGS`` falls back to these when no executable NAME is on
-``PATH``. The entry point ``module:attr`` of the first distribution (site order) that
-declares NAME in ``console_scripts`` or ``gui_scripts`` is called with ``sys.argv`` =
-``[NAME, *ARGS]``, and its return value becomes the exit status, as a wheel
-installer's generated script does (``sys.exit(func())``: ``None`` is 0, an int is
-itself, anything else is printed to stderr and gives 1). The script runs on
-:func:`interpreter`, so it sees the virtual site and that interpreter's own site, never
-the environment vsite is installed in. Unlike ``bin/NAME`` there is no script file: the
-current directory is not put on ``sys.path`` for it.
+The environment shell (:mod:`vsite.tools.shell`) writes a launcher in ``bin/`` for each
+``console_scripts``/``gui_scripts`` entry point listed here: the first distribution (site
+order) that declares a name wins it, as the first root wins a file. The shell runs on
+:func:`interpreter`, never on the environment vsite itself is installed in.
 """
 
 from __future__ import annotations
@@ -19,9 +14,11 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from vsite.index import SiteIndex
 
-__all__ = ["Script", "find_script", "interpreter"]
+__all__ = ["Script", "console_scripts", "interpreter"]
 
 _GROUPS = ("console_scripts", "gui_scripts")
 
@@ -36,23 +33,22 @@ class Script:
         self.value = value
         self.group = group
 
-    def runner_code(self) -> str:
-        """Code for ``python -c`` that calls the entry point with argv[0] = its name."""
-        module, _, attr = self.value.partition(":")
-        attr = attr.split("[")[0].strip()
-        return (
-            "import sys, importlib\n"
-            "sys.argv[:] = sys.argv[1:]\n"
-            "if sys.path and sys.path[0] == '': del sys.path[0]\n"
-            f"target = importlib.import_module({module.strip()!r})\n"
-            f"for part in {attr!r}.split('.'):\n"
-            "    target = getattr(target, part) if part else target\n"
-            "sys.exit(target())\n"
-        )
+    def __repr__(self) -> str:
+        return f"Script({self.name!r}, {self.value!r}, {self.group!r})"
+
+    @property
+    def module(self) -> str:
+        return self.value.partition(":")[0].strip()
+
+    @property
+    def attr(self) -> str:
+        """The callable's attribute path (``a.b``), extras (``[x]``) left out."""
+        return self.value.partition(":")[2].split("[")[0].strip()
 
 
-def find_script(index: SiteIndex, name: str) -> Script | None:
-    """The first distribution (site order) that declares a script called ``name``."""
+def console_scripts(index: SiteIndex) -> Iterator[Script]:
+    """Every script entry point of the site, distributions in site order (a name
+    declared twice: the first distribution's comes first)."""
     for dist_info in index.dists.values():
         path = os.path.join(dist_info, "entry_points.txt")
         parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
@@ -62,9 +58,11 @@ def find_script(index: SiteIndex, name: str) -> Script | None:
         except (configparser.Error, UnicodeDecodeError):
             continue
         for group in _GROUPS:
-            if parser.has_option(group, name):
-                return Script(name, parser.get(group, name), group)
-    return None
+            if parser.has_section(group):
+                for name, value in parser.items(group):
+                    script = Script(name, value, group)
+                    if script.module and script.attr:  # else nothing to call
+                        yield script
 
 
 def interpreter() -> str:
