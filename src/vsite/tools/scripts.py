@@ -8,7 +8,6 @@ order) that declares a name wins it, as the first root wins a file. The shell ru
 
 from __future__ import annotations
 
-import configparser
 import os
 import sys
 
@@ -49,6 +48,8 @@ class Script:
 def console_scripts(index: SiteIndex) -> Iterator[Script]:
     """Every script entry point of the site, distributions in site order (a name
     declared twice: the first distribution's comes first)."""
+    import configparser  # re and more: not on the path of an exec that finds its shell
+
     for dist_info in index.dists.values():
         path = os.path.join(dist_info, "entry_points.txt")
         parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)

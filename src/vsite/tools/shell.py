@@ -34,7 +34,6 @@ Tooling path: stdlib only, like the CLI around it.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -59,6 +58,8 @@ MANIFEST_KEY = "vsite-manifest"
 #: What this module wrote into a shell besides EnvBuilder's own files (removed first
 #: when the shell is made again, so a script or data file that left the site goes too).
 _RECORD = ".vsite-env.json"
+#: The manifest a complete shell was made for: written last, removed first.
+_MADE_FOR = ".vsite-env-manifest"
 #: Bumped when the shell's layout changes: exec's cached shells are made again.
 _FORMAT = 1
 
@@ -90,6 +91,8 @@ def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> s
     manifest = index.manifest.source
     if not os.path.isabs(manifest):
         raise EnvironmentShellError("an environment needs a manifest file", manifest=manifest)
+    import json
+
     target = os.path.abspath(target)
     base = os.path.realpath(interpreter())
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -117,6 +120,7 @@ def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> s
             json.dumps({"format": _FORMAT, "manifest": manifest, "written": written}, indent=1),
             0o644,
         )
+        _write(os.path.join(target, _MADE_FOR), manifest, 0o644)
     except OSError as exc:
         raise EnvironmentShellError(
             f"cannot write the environment {target}: {exc.strerror or exc}"
@@ -139,32 +143,44 @@ def exec_shell(index: SiteIndex, *, system_site: bool = False) -> str:
     the others wait for it, then find it complete.
     """
     import fcntl
-    import hashlib
+    import zlib
 
     from vsite._paths import state_dir
 
-    key = hashlib.sha256(
-        "\0".join(
-            [
-                str(_FORMAT),
-                index.manifest.source,
-                hashlib.sha256(index.manifest.content).hexdigest(),
-                os.path.realpath(interpreter()),
-                str(system_site),
-                *index.dists.values(),
-            ]
-        ).encode("utf-8", "surrogateescape")
-    ).hexdigest()[:20]
+    # Two 32-bit checksums: hashlib (OpenSSL) would cost more than the rest of an exec.
+    # A collision is caught below: the shell records the manifest it was made for.
+    text = "\0".join(
+        [
+            str(_FORMAT),
+            index.manifest.source,
+            os.path.realpath(interpreter()),
+            str(system_site),
+            *index.dists.values(),
+        ]
+    ).encode("utf-8", "surrogateescape")
+    content = index.manifest.content
+    crc = zlib.crc32(content, zlib.crc32(text))
+    adler = zlib.adler32(content, zlib.adler32(text))
+    key = f"{crc:08x}{adler:08x}"
     envs = state_dir("envs")
     target = os.path.join(envs, key)
-    done = os.path.join(target, _RECORD)
-    if os.path.exists(done):
+    if _made_for(target, index.manifest.source):
         return target
     with open(os.path.join(envs, f"{key}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(done):
+        if not _made_for(target, index.manifest.source):
             make_shell(index, target, system_site=system_site)
     return target
+
+
+def _made_for(target: str, manifest: str) -> bool:
+    """Whether a complete shell for ``manifest`` is at ``target``: its marker, written
+    last, names it (plain text: json would cost an exec more than the check)."""
+    try:
+        with open(os.path.join(target, _MADE_FOR), encoding="utf-8") as stream:
+            return stream.read() == manifest
+    except OSError:
+        return False
 
 
 def launcher(script: Script, python: str) -> str:
@@ -230,6 +246,12 @@ def _add_config(target: str, manifest: str) -> None:
 
 def _forget_earlier(target: str) -> None:
     """Remove what an earlier make of this shell wrote (launchers, data links)."""
+    import json
+
+    try:
+        os.unlink(os.path.join(target, _MADE_FOR))
+    except OSError:
+        pass
     try:
         with open(os.path.join(target, _RECORD), encoding="utf-8") as stream:
             written = json.load(stream)["written"]
