@@ -81,6 +81,10 @@ def test_the_shell_is_a_venv_whose_python_has_the_site(env: Path) -> None:
     assert seen["exe"] == os.fspath(env / "bin" / "python")
     assert seen["probe"] == os.fspath(env.parent / "roots" / "probe" / "probe.py")
     assert seen["user_site"] is False
+    # The roots are the site's, not sys.path entries (site.main() adds what
+    # getsitepackages() lists: the naive layout, if activation's extra entries leaked).
+    roots = os.fspath(env.parent / "roots")
+    assert [p for p in seen["path"] if p.startswith(roots)] == []  # type: ignore[attr-defined]
     site_packages = env / "lib" / f"python{VERSION}" / "site-packages"
     assert os.listdir(site_packages) == ["_vsite.pth"]  # no package file in it
     assert (
@@ -294,7 +298,7 @@ def test_roots_are_install_locations_for_sysconfig_and_site(env: Path) -> None:
     result = run(env / "bin" / "python", "-c", code)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
-    root = os.path.realpath(env.parent / "roots" / "probe")
+    root = os.fspath(env.parent / "roots" / "probe")
     assert seen["schemes"] == [[root, seen["stdlib"]]]
     assert os.fspath(env.parent / "roots" / "probe") in seen["site"]
     assert seen["loader"] == "SourceFileLoader"  # the stdlib's loader, put back
@@ -321,3 +325,15 @@ def test_system_site_packages_in_the_manifest_is_validated(tmp_path: Path) -> No
     result = run(*VSITE, "check", os.fspath(manifest / "m.json"))
     assert result.returncode == 2
     assert "/system-site-packages: expected true or false, got a number" in result.stderr
+
+
+def test_store_roots_share_one_scheme_by_their_shape() -> None:
+    from vsite.finder.install_schemes import scheme_paths
+
+    sha = "ab" * 32
+    store = [f"/s/wheels/{sha[:-1]}{n}/site-packages" for n in range(3)]
+    assert scheme_paths([*store, "/bazel/pypi_x/site-packages", f"/x/{sha}/site-packages"]) == [
+        "/s/wheels",
+        "/bazel/pypi_x/site-packages",
+        f"/x/{sha}/site-packages",
+    ]

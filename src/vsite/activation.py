@@ -102,9 +102,9 @@ class Handle:
         sys.path.insert(_site_position(), self.site_path)
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
         self._patch_getsitepackages()
-        from vsite.finder.install_schemes import SchemeRegistration, scheme_paths
+        from vsite.finder.install_schemes import SchemeRegistration
 
-        self._schemes = SchemeRegistration(scheme_paths(index.roots))
+        self._schemes = SchemeRegistration(index.roots)
         self._schemes.install()
         if self.index.pth:  # most sites have none: not even the module is loaded
             from vsite.pth import run_pth_files
@@ -145,9 +145,16 @@ class Handle:
         if original is None:
             return
         ours = [self.site_path, *self.index.roots]
+        # site.addsitepackages() itself adds what this lists with addsitedir(): when it
+        # runs after activation (an environment's .pth activates from inside its venv
+        # step, and site.main() calls it again), the roots must not become sys.path
+        # entries: that is the naive layout.
+        own_caller = getattr(getattr(site, "addsitepackages", None), "__code__", None)
 
         def getsitepackages(prefixes: Iterable[str] | None = None) -> list[str]:
             found = list(original(prefixes))
+            if sys._getframe(1).f_code is own_caller:
+                return found
             found += [path for path in ours if path not in found]
             return found
 

@@ -5,7 +5,7 @@ skips files under any ``sysconfig`` install scheme's ``purelib``/``platlib`` (of
 scheme name), after ``os.path.realpath``; debuggers' "just my code" skips files under
 ``site.getsitepackages()`` (see :mod:`vsite.activation`). In a venv every package file
 is under those; in a site, the files are in the roots (and the farm, whose links
-resolve into the roots), so each root's real path is registered as one more scheme,
+resolve into the roots), so each root is registered as one more scheme,
 ``<os.name>_vsite_<n>``, a copy of the default scheme with those two paths changed
 (``stdlib`` and the rest stay, so nothing else moves). Roots of a vsite store share one
 scheme: the store's ``wheels/`` directory holds nothing but roots.
@@ -34,25 +34,30 @@ _PREFIX = f"{os.name}_vsite_"
 
 
 def scheme_paths(roots: Sequence[str]) -> list[str]:
-    """The real directories to register for ``roots``: one per root, one per store."""
+    """The directories to register for ``roots``: one per root, one per vsite store.
+
+    No system call: at thousands of roots a ``realpath`` each would cost more than the
+    rest of a start (coverage resolves the paths it is given itself). A store's roots
+    are recognised by their shape, ``.../wheels/<sha256>/site-packages``.
+    """
     paths: list[str] = []
+    seen: set[str] = set()
     for root in roots:
-        real = os.path.realpath(root)
-        wheel = os.path.dirname(real)
-        if os.path.basename(real) == "site-packages" and os.path.isfile(
-            os.path.join(wheel, "wheel.json")
-        ):
-            real = os.path.dirname(wheel)  # STORE/wheels: roots only
-        if real not in paths:
-            paths.append(real)
+        wheel, name = os.path.split(root)
+        wheels, digest = os.path.split(wheel)
+        if name == "site-packages" and len(digest) == 64 and os.path.basename(wheels) == "wheels":
+            root = wheels  # STORE/wheels: roots only
+        if root not in seen:
+            seen.add(root)
+            paths.append(root)
     return paths
 
 
 class SchemeRegistration:
-    """Schemes for ``paths`` in ``sysconfig``, now or when it is first imported."""
+    """Schemes for ``roots`` in ``sysconfig``, now or when it is first imported."""
 
-    def __init__(self, paths: Sequence[str]) -> None:
-        self.paths = list(paths)
+    def __init__(self, roots: Sequence[str]) -> None:
+        self.roots = roots
         self.watch: _SysconfigWatch | None = None
 
     def install(self) -> None:
@@ -77,7 +82,7 @@ class SchemeRegistration:
         default = _default_scheme(module)
         if not isinstance(schemes, dict) or default not in schemes:
             return  # another sysconfig than CPython's: nothing to add to
-        for number, path in enumerate(self.paths):
+        for number, path in enumerate(scheme_paths(self.roots)):
             scheme = dict(schemes[default])
             literal = path.replace("{", "{{").replace("}", "}}")  # paths are templates
             scheme["purelib"] = scheme["platlib"] = literal
