@@ -75,6 +75,44 @@ def native() -> str:
     )
 
 
+def native_across_wheels() -> str:
+    """eigenpy's extension module finds libboost_python in ANOTHER wheel, cmeel-boost.
+
+    Its RUNPATH, ``$ORIGIN/../../../../lib``, is ``<site-packages>/cmeel.prefix/lib``: one
+    directory in a flat site-packages, filled by both wheels. And eigenpy itself lives in
+    ``cmeel.prefix/lib/pythonX.Y/site-packages``, which cmeel.pth puts on sys.path.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("eigenpy")
+    except PackageNotFoundError:  # the pins have it only where wheels exist
+        return "eigenpy not in this site (its wheels are for Python 3.10+)"
+    try:
+        import eigenpy
+    except ModuleNotFoundError as exc:
+        # cmeel.pth never ran. Do what it does, as a user working around that would:
+        # each sys.path entry's cmeel.prefix sitelib appended; then the import gets as
+        # far as loading the extension module, whose rpath must find libboost_python.
+        missing = f"{type(exc).__name__}: {exc} (cmeel.pth never ran)"
+        python = "python{}.{}".format(*sys.version_info[:2])
+        sitelib = os.path.join("cmeel.prefix", "lib", python, "site-packages")
+        for entry in list(sys.path):
+            candidate = os.path.join(entry, sitelib)
+            if os.path.isdir(candidate) and candidate not in sys.path:
+                sys.path.append(candidate)
+        try:
+            import eigenpy
+        except ImportError as again:
+            return f"FAILS: {missing}; with its sitelib added by hand: {again}"
+    import numpy
+
+    # A call into the boost.python extension, numpy -> Eigen -> numpy.
+    rotation = eigenpy.AngleAxis(numpy.pi / 2, numpy.array([0.0, 0.0, 1.0])).matrix()
+    column = ", ".join(f"{x:.0f}" for x in rotation[:, 0] + 0.0)
+    return f"eigenpy {eigenpy.__version__}, AngleAxis(pi/2, z).matrix()[:, 0] = [{column}]"
+
+
 def _child_report() -> str:
     return pth_file() + " | " + pkgutil_package()
 
@@ -97,6 +135,7 @@ CHECKS = {
     "pkgutil package over 2 wheels": pkgutil_package,
     ".pth file (distutils shim)": pth_file,
     "native code (numpy, scipy)": native,
+    "native code across wheels (eigenpy -> cmeel-boost)": native_across_wheels,
     "multiprocessing child": spawned_child,
 }
 
@@ -119,7 +158,7 @@ def compare(left_file: str, right_file: str) -> None:
     for title in CHECKS:
         a, b = left.get(title, "?"), right.get(title, "?")
         print(f"{title}")
-        print(f"  vsite exec : {a}")
+        print(f"  front door : {a}")
         if a == b:
             print("  PYTHONPATH : same")
         else:

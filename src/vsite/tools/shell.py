@@ -213,12 +213,16 @@ def launcher(script: Script, python: str) -> str:
 
 
 def _boot_line(manifest: str, version: str) -> str:
-    """The ``.pth`` line: put vsite's boot directory first for a moment, boot the site."""
+    """The ``.pth`` line: put vsite's boot directory first for a moment, boot the site
+    (``_vsite_boot`` takes the directory back off ``sys.path``)."""
     from vsite._startup import BOOT_DIR
 
+    # site reads a venv's site-packages twice (once as the venv's, once as a site dir of
+    # PREFIXES, CPython 3.9-3.13): the second reading finds the site booted.
     return (
-        f"import sys; sys.path.insert(0, {BOOT_DIR!r}); import _vsite_boot; "
-        f"_vsite_boot.boot_shell({manifest!r}, {version!r})\n"
+        "import sys; 'vsite._startup' in sys.modules or "
+        f"sys.path.insert(0, {BOOT_DIR!r}) or "
+        f"__import__('_vsite_boot').boot_shell({manifest!r}, {version!r})\n"
     )
 
 
