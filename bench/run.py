@@ -19,7 +19,7 @@ from typing import Callable
 
 from context import Context
 from report import header
-from sections import cold, envsetup, findspec, index, launcher, layouts
+from sections import cold, envsetup, findspec, frontdoor, index, launcher, layouts
 from spawn import Child, probe
 from trees import DEFAULT_DIR, base_venv, ensure_tree
 from wheelsets import TORCH_WHEELS
@@ -34,6 +34,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "layouts": layouts.run,
     "cold": cold.run,
     "exec": launcher.run,
+    "frontdoor": frontdoor.run,
     "findspec": findspec.run,
     "index": index.run,
     "envsetup": envsetup.run,
