@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import vsite
 from tests.builders import make_root, write_manifest, write_tree
 from tests.children import child_env
 from tests.test_install import make_wheel
@@ -299,7 +300,8 @@ def test_roots_are_install_locations_for_sysconfig_and_site(env: Path) -> None:
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     root = os.fspath(env.parent / "roots" / "probe")
-    assert seen["schemes"] == [[root, seen["stdlib"]]]
+    vsite_package = os.path.dirname(os.path.abspath(vsite.__file__))
+    assert seen["schemes"] == [[root, seen["stdlib"]], [vsite_package, seen["stdlib"]]]
     assert os.fspath(env.parent / "roots" / "probe") in seen["site"]
     assert seen["loader"] == "SourceFileLoader"  # the stdlib's loader, put back
 
@@ -314,7 +316,8 @@ def test_schemes_go_with_deactivate(tmp_path: Path) -> None:
         "print(before, [n for n in sysconfig.get_scheme_names() if 'vsite' in n])\n"
     )
     result = run(sys.executable, "-c", code)
-    assert (result.returncode, result.stdout) == (0, f"['{os.name}_vsite_0'] []\n"), result.stderr
+    expected = f"['{os.name}_vsite_0', '{os.name}_vsite_1'] []\n"
+    assert (result.returncode, result.stdout) == (0, expected), result.stderr
 
 
 def test_system_site_packages_in_the_manifest_is_validated(tmp_path: Path) -> None:

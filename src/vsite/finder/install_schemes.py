@@ -8,7 +8,8 @@ is under those; in a site, the files are in the roots (and the farm, whose links
 resolve into the roots), so each root is registered as one more scheme,
 ``<os.name>_vsite_<n>``, a copy of the default scheme with those two paths changed
 (``stdlib`` and the rest stay, so nothing else moves). Roots of a vsite store share one
-scheme: the store's ``wheels/`` directory holds nothing but roots.
+scheme: the store's ``wheels/`` directory holds nothing but roots. vsite's own package
+gets one too: its finder's frames are not the user's code either.
 
 ``sysconfig`` is not imported for this (it costs ~0.7 ms, and most programs never
 import it): when it is not imported yet, a one-shot finder first on ``sys.meta_path``
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["SchemeRegistration", "scheme_paths"]
 
 _PREFIX = f"{os.name}_vsite_"
+_VSITE_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def scheme_paths(roots: Sequence[str]) -> list[str]:
@@ -82,7 +84,10 @@ class SchemeRegistration:
         default = _default_scheme(module)
         if not isinstance(schemes, dict) or default not in schemes:
             return  # another sysconfig than CPython's: nothing to add to
-        for number, path in enumerate(scheme_paths(self.roots)):
+        # vsite's own package too: its finder runs inside the program's imports and, where
+        # vsite is installed (another venv, a checkout), is no install location either.
+        paths = [*scheme_paths(self.roots), _VSITE_PACKAGE]
+        for number, path in enumerate(paths):
             scheme = dict(schemes[default])
             literal = path.replace("{", "{{").replace("}", "}}")  # paths are templates
             scheme["purelib"] = scheme["platlib"] = literal
