@@ -47,19 +47,20 @@ def activate_from_environment() -> None:
     _activate(manifest)
 
 
-def activate_from_shell(manifest: str) -> None:
-    """Activate an environment shell's manifest (its ``.pth``); exit 2 on failure."""
+def activate_from_shell(manifest: str, site_packages: str | None = None) -> None:
+    """Activate an environment shell's manifest (its ``.pth`` in ``site_packages``, the
+    environment's own, which ranks first); exit 2 on failure."""
     global shell_manifest
-    _activate(manifest)
+    _activate(manifest, overlay=site_packages)
     shell_manifest = manifest
 
 
-def _activate(manifest: str) -> None:
-    from vsite.activation import activate
+def _activate(manifest: str, overlay: str | None = None) -> None:
+    from vsite.activation import activate_with_overlay
     from vsite.errors import VsiteError, one_line
 
     try:
-        activate(manifest)
+        activate_with_overlay(manifest, link=None, overlay=overlay)
     except VsiteError as exc:
         sys.stderr.write(f"vsite: error: cannot activate the virtual site: {one_line(exc)}\n")
         sys.stderr.flush()

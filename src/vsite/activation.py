@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import ModuleType
 
-    from vsite.finder.install_schemes import SchemeRegistration
+    from vsite.finder.after_import import AfterImport
     from vsite.native.farm import Farm
 
-__all__ = ["Handle", "activate", "active", "deactivate"]
+__all__ = ["Handle", "activate", "activate_with_overlay", "active", "deactivate"]
 
+#: pip's module holding UninstallPathSet (see vsite.finder.pip_guard).
+_PIP_UNINSTALLER = "pip._internal.req.req_uninstall"
 _lock = _thread.RLock()  # threading would import functools, collections: ~5 ms
 _active: Handle | None = None
 
@@ -31,10 +33,15 @@ _active: Handle | None = None
 class Handle:
     """An active virtual site: what was installed, so it can be taken out again."""
 
-    def __init__(self, manifest: Manifest, index: SiteIndex, farm: Farm | None) -> None:
+    def __init__(
+        self, manifest: Manifest, index: SiteIndex, farm: Farm | None, overlay: str | None = None
+    ) -> None:
         self.manifest = manifest
         self.index = index
         self.farm = farm
+        # An environment's own site-packages (pip install, pip install -e .): it ranks
+        # before the site, as what pip installs last replaces what was there in a venv.
+        self.overlay = overlay
         # The farm is the site's sys.path entry (code that globs sys.path for
         # nvidia/*/lib finds it there); without native code, a path nothing is at.
         self.site_path = farm.path if farm is not None else _site_path(manifest)
@@ -43,7 +50,7 @@ class Handle:
         self._added_path: list[str] = []
         self._added_meta: list[object] = []
         self._added_hooks: list[Callable[[str], object]] = []
-        self._schemes: SchemeRegistration | None = None
+        self._after_import: AfterImport | None = None
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
@@ -91,7 +98,11 @@ class Handle:
         owned = frozenset((*index.roots, *(() if self.farm is None else (self.farm.path,))))
         self.path_hook = PathHook(site, registry, owned)
         self.meta_finder = DistributionFinder(
-            self.site_path, list(self.index.dists.values()), self.index.dists, index.roots
+            self.site_path,
+            list(self.index.dists.values()),
+            self.index.dists,
+            index.roots,
+            overlay=self.overlay,
         )
         before_path = list(sys.path)
         before_meta = list(sys.meta_path)
@@ -99,13 +110,10 @@ class Handle:
 
         sys.path_hooks.insert(0, self.path_hook)
         sys.path_importer_cache.pop(self.site_path, None)
-        sys.path.insert(_site_position(), self.site_path)
+        sys.path.insert(self._position(), self.site_path)
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
         self._patch_getsitepackages()
-        from vsite.finder.install_schemes import SchemeRegistration
-
-        self._schemes = SchemeRegistration(index.roots)
-        self._schemes.install()
+        self._watch_imports()
         if self.index.pth:  # most sites have none: not even the module is loaded
             from vsite.pth import run_pth_files
 
@@ -129,9 +137,36 @@ class Handle:
             sys.path_hooks.insert(0, self.path_hook)
         if self.site_path not in sys.path:
             sys.path_importer_cache.pop(self.site_path, None)
-            sys.path.insert(_site_position(), self.site_path)
+            sys.path.insert(self._position(), self.site_path)
         if self.meta_finder is not None and self.meta_finder not in sys.meta_path:
             sys.meta_path.insert(_metadata_position(), self.meta_finder)
+
+    def _watch_imports(self) -> None:
+        """Adapt sysconfig and pip when (if ever) the program imports them."""
+        from vsite.finder.after_import import AfterImport
+
+        roots, source = self.index.roots, self.manifest.source
+
+        def schemes(module: ModuleType) -> None:
+            from vsite.finder.install_schemes import register_schemes
+
+            register_schemes(module, roots)
+
+        def pip(module: ModuleType) -> None:
+            from vsite.finder.pip_guard import guard  # logging: only where pip runs
+
+            guard(module, roots, source)
+
+        watch = self._after_import = AfterImport()
+        watch.call_after("sysconfig", schemes)
+        watch.call_after(_PIP_UNINSTALLER, pip)
+
+    def _position(self) -> int:
+        """Where the site's entry goes: just after the overlay, else where ``site`` puts
+        site-packages."""
+        if self.overlay is not None and self.overlay in sys.path:
+            return sys.path.index(self.overlay) + 1
+        return _site_position()
 
     def _patch_getsitepackages(self) -> None:
         """``site.getsitepackages()`` also lists the virtual site and its roots, where a
@@ -164,9 +199,12 @@ class Handle:
         self._site_original = original
 
     def _uninstall(self) -> None:
-        if self._schemes is not None:
-            self._schemes.uninstall()
-            self._schemes = None
+        if self._after_import is not None:
+            self._after_import.uninstall()
+            self._after_import = None
+            from vsite.finder.install_schemes import unregister_schemes
+
+            unregister_schemes()
         original = getattr(self, "_site_original", None)
         if original is not None:
             import site
@@ -208,6 +246,15 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
     picks how native files enter the farm: "symlink", "hardlink", "copy", or
     None/"auto" for ``$VSITE_LINK_MODE`` or the platform's default.
     """
+    return activate_with_overlay(manifest, link=link, overlay=None)
+
+
+def activate_with_overlay(
+    manifest: Manifest | str | os.PathLike[str], *, link: str | None, overlay: str | None
+) -> Handle:
+    """:func:`activate`, with ``overlay`` (an environment's own site-packages, already
+    on ``sys.path``) ranked before the site: its modules by ``sys.path`` order, its
+    distributions by hiding the site's of the same name (environment shells)."""
     global _active
     if isinstance(manifest, Manifest):
         index = build_index(manifest)
@@ -226,7 +273,7 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
                 manifest=loaded.source,
             )
         farm = _farm_for(index, link)
-        handle = Handle(loaded, index, farm)
+        handle = Handle(loaded, index, farm, overlay)
         snapshot = (
             list(sys.path),
             list(sys.meta_path),

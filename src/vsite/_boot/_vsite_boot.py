@@ -27,8 +27,11 @@ def boot_from_environment() -> None:
     activate_from_environment()
 
 
-def boot_shell(manifest: str, version: str) -> None:
+def boot_shell(manifest: str, version: str, site_packages: str | None = None) -> None:
     """Activate the environment shell's ``manifest``; exit 2 with one line on failure.
+
+    ``site_packages`` is the shell's own (the ``.pth``'s ``sitedir``): it ranks before
+    the site, so what pip installs there replaces the site's distribution of that name.
 
     ``version`` is the ``X.Y`` the shell was made for: another interpreter behind
     ``bin/python`` (upgraded in place) would import extension modules and bytecode
@@ -45,7 +48,7 @@ def boot_shell(manifest: str, version: str) -> None:
     _load_vsite_or_exit(required=True)
     from vsite._startup import activate_from_shell
 
-    activate_from_shell(manifest)
+    activate_from_shell(manifest, site_packages)
 
 
 def _forget_self() -> None:

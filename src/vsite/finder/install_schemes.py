@@ -12,9 +12,8 @@ scheme: the store's ``wheels/`` directory holds nothing but roots. vsite's own p
 gets one too: its finder's frames are not the user's code either.
 
 ``sysconfig`` is not imported for this (it costs ~0.7 ms, and most programs never
-import it): when it is not imported yet, a one-shot finder first on ``sys.meta_path``
-waits for it, lets the stdlib's own loader run it, registers the schemes and steps
-aside. Runtime path: stdlib only.
+import it): activation registers the schemes when it is first imported
+(:mod:`vsite.finder.after_import`). Runtime path: stdlib only.
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from importlib.machinery import ModuleSpec
+    from collections.abc import Sequence
     from types import ModuleType
-    from typing import Any
 
-__all__ = ["SchemeRegistration", "scheme_paths"]
+__all__ = ["register_schemes", "scheme_paths", "unregister_schemes"]
 
 _PREFIX = f"{os.name}_vsite_"
 _VSITE_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,43 +52,28 @@ def scheme_paths(roots: Sequence[str]) -> list[str]:
     return paths
 
 
-class SchemeRegistration:
-    """Schemes for ``roots`` in ``sysconfig``, now or when it is first imported."""
+def register_schemes(module: ModuleType, roots: Sequence[str]) -> None:
+    """Add a scheme per directory of :func:`scheme_paths` (and vsite's own package) to
+    ``module`` (``sysconfig``)."""
+    schemes = getattr(module, "_INSTALL_SCHEMES", None)
+    default = _default_scheme(module)
+    if not isinstance(schemes, dict) or default not in schemes:
+        return  # another sysconfig than CPython's: nothing to add to
+    # vsite's own package too: its finder runs inside the program's imports and, where
+    # vsite is installed (another venv, a checkout), is no install location either.
+    paths = [*scheme_paths(roots), _VSITE_PACKAGE]
+    for number, path in enumerate(paths):
+        scheme = dict(schemes[default])
+        literal = path.replace("{", "{{").replace("}", "}}")  # paths are templates
+        scheme["purelib"] = scheme["platlib"] = literal
+        schemes[f"{_PREFIX}{number}"] = scheme
 
-    def __init__(self, roots: Sequence[str]) -> None:
-        self.roots = roots
-        self.watch: _SysconfigWatch | None = None
 
-    def install(self) -> None:
-        module = sys.modules.get("sysconfig")
-        if module is not None:
-            self._register(module)
-        else:
-            self.watch = _SysconfigWatch(self._register)
-            sys.meta_path.insert(0, self.watch)
-
-    def uninstall(self) -> None:
-        if self.watch is not None and self.watch in sys.meta_path:
-            sys.meta_path.remove(self.watch)
-        self.watch = None
-        schemes = getattr(sys.modules.get("sysconfig"), "_INSTALL_SCHEMES", None)
-        if isinstance(schemes, dict):
-            for name in [n for n in schemes if isinstance(n, str) and n.startswith(_PREFIX)]:
-                del schemes[name]
-
-    def _register(self, module: ModuleType) -> None:
-        schemes = getattr(module, "_INSTALL_SCHEMES", None)
-        default = _default_scheme(module)
-        if not isinstance(schemes, dict) or default not in schemes:
-            return  # another sysconfig than CPython's: nothing to add to
-        # vsite's own package too: its finder runs inside the program's imports and, where
-        # vsite is installed (another venv, a checkout), is no install location either.
-        paths = [*scheme_paths(self.roots), _VSITE_PACKAGE]
-        for number, path in enumerate(paths):
-            scheme = dict(schemes[default])
-            literal = path.replace("{", "{{").replace("}", "}}")  # paths are templates
-            scheme["purelib"] = scheme["platlib"] = literal
-            schemes[f"{_PREFIX}{number}"] = scheme
+def unregister_schemes() -> None:
+    schemes = getattr(sys.modules.get("sysconfig"), "_INSTALL_SCHEMES", None)
+    if isinstance(schemes, dict):
+        for name in [n for n in schemes if isinstance(n, str) and n.startswith(_PREFIX)]:
+            del schemes[name]
 
 
 def _default_scheme(module: ModuleType) -> str | None:
@@ -103,45 +85,3 @@ def _default_scheme(module: ModuleType) -> str | None:
             except Exception:
                 return None
     return None
-
-
-class _SysconfigWatch:
-    """First on ``sys.meta_path`` until ``sysconfig`` is imported: then calls back."""
-
-    def __init__(self, callback: Callable[[ModuleType], None]) -> None:
-        self.callback = callback
-
-    def find_spec(
-        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if name != "sysconfig":
-            return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)  # one shot; also keeps the search below from recursing
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            spec: ModuleSpec | None = None if find_spec is None else find_spec(name, path, target)
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _ThenRegister(spec.loader, self.callback)  # type: ignore[assignment]
-                return spec
-        return None
-
-
-class _ThenRegister:
-    """Runs the stdlib's loader, puts it back on the module, then registers."""
-
-    def __init__(self, loader: Any, callback: Callable[[ModuleType], None]) -> None:
-        self.loader = loader
-        self.callback = callback
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        module: ModuleType | None = self.loader.create_module(spec)
-        return module
-
-    def exec_module(self, module: ModuleType) -> None:
-        module.__loader__ = self.loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self.loader
-        self.loader.exec_module(module)
-        self.callback(module)

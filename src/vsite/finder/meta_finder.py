@@ -23,7 +23,7 @@ __all__ = ["DistributionFinder"]
 class DistributionFinder:
     """``find_distributions`` over the site's dist-info directories."""
 
-    __slots__ = ("by_name", "ordered", "roots", "site_path")
+    __slots__ = ("_shadowed", "by_name", "ordered", "overlay", "roots", "site_path")
 
     def __init__(
         self,
@@ -31,11 +31,17 @@ class DistributionFinder:
         ordered: Sequence[str],
         by_name: Mapping[str, str],
         roots: Sequence[str] = (),
+        *,
+        overlay: str | None = None,
     ) -> None:
         self.site_path = site_path
         self.ordered = tuple(ordered)  # dist-info paths in site order
         self.by_name = by_name  # canonical name -> dist-info path
         self.roots = tuple(roots)  # the directories the site's entry stands for
+        # An environment's own site-packages, ranked first: the site's distributions of
+        # the names it holds are hidden (pip upgraded them there, as in a venv).
+        self.overlay = overlay
+        self._shadowed: tuple[int, frozenset[str]] = (-1, frozenset())
 
     def __repr__(self) -> str:
         return f"vsite.DistributionFinder({self.site_path!r})"
@@ -64,10 +70,15 @@ class DistributionFinder:
         if self.site_path not in getattr(context, "path", ()):
             return iter(())
         name = getattr(context, "name", None)
+        shadowed = self.shadowed()
         if name is None:
             found: Iterable[str] = self.ordered
+            if shadowed:
+                hidden = {self.by_name[n] for n in shadowed if n in self.by_name}
+                found = [path for path in self.ordered if path not in hidden]
         else:
-            hit = self.by_name.get(canonicalize(name))
+            wanted = canonicalize(name)
+            hit = None if wanted in shadowed else self.by_name.get(wanted)
             found = (hit,) if hit is not None else ()
         # The caller's own module (stdlib importlib.metadata or the importlib_metadata
         # backport) makes the distribution objects, so each API gets its own types.
@@ -76,3 +87,22 @@ class DistributionFinder:
         import pathlib
 
         return (path_distribution(pathlib.Path(path)) for path in found)
+
+    def shadowed(self) -> frozenset[str]:
+        """Canonical names of the distributions the overlay holds (one stat a call)."""
+        if self.overlay is None:
+            return frozenset()
+        import os
+
+        try:
+            mtime = os.stat(self.overlay).st_mtime_ns
+        except OSError:
+            return frozenset()
+        if mtime != self._shadowed[0]:
+            names = frozenset(
+                canonicalize(entry.rpartition(".")[0].rpartition("-")[0] or entry)
+                for entry in os.listdir(self.overlay)
+                if entry.endswith((".dist-info", ".egg-info"))
+            )
+            self._shadowed = (mtime, names)
+        return self._shadowed[1]

@@ -61,7 +61,7 @@ _RECORD = ".vsite-env.json"
 #: The manifest a complete shell was made for: written last, removed first.
 _MADE_FOR = ".vsite-env-manifest"
 #: Bumped when the shell's layout changes: exec's cached shells are made again.
-_FORMAT = 1
+_FORMAT = 2
 
 
 def _create_venv(target: str, executable: str, *, system_site: bool) -> None:
@@ -222,7 +222,7 @@ def _boot_line(manifest: str, version: str) -> str:
     return (
         "import sys; 'vsite._startup' in sys.modules or "
         f"sys.path.insert(0, {BOOT_DIR!r}) or "
-        f"__import__('_vsite_boot').boot_shell({manifest!r}, {version!r})\n"
+        f"__import__('_vsite_boot').boot_shell({manifest!r}, {version!r}, sitedir)\n"
     )
 
 
