@@ -39,8 +39,10 @@ def guard(module: ModuleType, roots: Sequence[str], manifest: str) -> None:
 
     def from_dist(cls: Any, dist: Any) -> Any:
         location = getattr(dist, "location", None)
-        if isinstance(location, str) and os.path.join(os.path.realpath(location), "").startswith(
-            prefixes
+        if (
+            isinstance(location, str)
+            and getattr(dist, "local", True)  # else pip's own "outside environment" says it
+            and os.path.join(os.path.realpath(location), "").startswith(prefixes)
         ):
             logger.info(
                 "Not uninstalling %s at %s: it is a root of the vsite site %s, shared and "
