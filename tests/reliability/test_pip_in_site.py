@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+import vsite as vsite_package
 from tests.children import child_env
 from tests.real_roots import CACHE, pip_download
 from tests.reliability._support import NOBODY, require_root
@@ -60,7 +61,7 @@ def base() -> Iterator[Path]:
 
 def vsite(*args: str | os.PathLike[str], python: str = sys.executable, **env: str) -> str:
     result = subprocess.run(
-        [python, "-m", "vsite", *map(os.fspath, args)],
+        [python, "-m", "vsite", *(os.fspath(arg) for arg in args)],
         capture_output=True,
         text=True,
         env=child_env(**env),
@@ -68,7 +69,8 @@ def vsite(*args: str | os.PathLike[str], python: str = sys.executable, **env: st
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    out: str = result.stdout
+    return out
 
 
 def make_sites(base: Path, wheels: Path) -> tuple[Path, Path, Path]:
@@ -142,7 +144,8 @@ def test_pip_upgrade_and_reinstall_land_in_the_environment_and_win(
     before = digest(store)
     python = a / "bin" / "python"
     own = os.fspath(a / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
-    pip = [python, "-m", "pip", "install", "--no-index", "--find-links", wheels, "--no-deps"]
+    pip: list[str | os.PathLike[str]] = [python, "-m", "pip", "install", "--no-index"]
+    pip += ["--find-links", wheels, "--no-deps"]
     assert run(*pip, "--upgrade", "idna==3.11").returncode == 0
     where, version = idna_in(a)
     assert (where.startswith(own), version) == (True, "3.11")
@@ -192,10 +195,11 @@ def test_pip_in_a_python_that_is_no_venv_leaves_the_store_alone(
 def test_pip_uninstall_as_a_non_root_user_leaves_the_store_alone(base: Path, wheels: Path) -> None:
     require_root()
     system = "/usr/bin/python3.11"  # pyenv's interpreters are under root's private home
-    if not os.access(system, os.X_OK) or sys.version_info[:2] != (3, 11):
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not os.access(system, os.X_OK) or here != "3.11":
         pytest.skip(f"needs {system} (another user cannot run root's pyenv Pythons)")
     store, a, _b = make_sites(base, wheels)
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__import__("vsite").__file__)))
+    src = os.path.dirname(os.path.dirname(os.path.abspath(vsite_package.__file__ or "")))
     vsite("env", a / "manifest.json", "-o", base / "a2", python=system, PYTHONPATH=src)
     home = base / "home"
     home.mkdir()
@@ -215,3 +219,63 @@ def test_pip_uninstall_as_a_non_root_user_leaves_the_store_alone(base: Path, whe
     )  # fmt: skip
     assert_refused(result, f"outside environment {base / 'a2'}")
     assert digest(store) == before
+
+
+def test_pip_reads_the_site_as_before(base: Path, wheels: Path) -> None:
+    store, a, _ = make_sites(base, wheels)
+    before = digest(store)
+    pip: list[str | os.PathLike[str]] = [a / "bin" / "python", "-m", "pip"]
+    commands: list[list[str | os.PathLike[str]]] = [
+        ["list"],
+        ["freeze"],
+        ["show", "idna"],
+        ["check"],
+        ["inspect"],
+        ["install", "--dry-run", "--no-index", "--find-links", wheels, "idna==3.11"],
+    ]
+    for command in commands:
+        result = run(*pip, *command)
+        assert result.returncode == 0, (command, result.stderr)
+        if command != ["check"]:
+            assert "idna" in result.stdout.lower(), (command, result.stdout)
+    assert "idna==3.10" in run(*pip, "freeze").stdout.splitlines()
+    assert digest(store) == before
+
+
+def test_pip_install_of_a_new_distribution_goes_into_the_environment(
+    base: Path, wheels: Path
+) -> None:
+    from tests.test_install import make_wheel
+
+    store, a, b = make_sites(base, wheels)
+    before = digest(store)
+    new = make_wheel(base / "new", "brandnew", {"brandnew.py": "VALUE = 7\n"})
+    result = run(a / "bin" / "python", "-m", "pip", "install", "--no-index", new)
+    assert result.returncode == 0, result.stderr
+    code = "import brandnew, idna; print(brandnew.VALUE, brandnew.__file__)"
+    seen = run(a / "bin" / "python", "-c", code)
+    assert seen.stdout.split()[0] == "7", seen.stderr
+    assert seen.stdout.split()[1].startswith(os.fspath(a / "lib"))
+    assert run(b / "bin" / "python", "-c", "import brandnew").returncode == 1
+    assert digest(store) == before
+
+
+def test_uv_pip_uninstall_leaves_the_store_alone(base: Path, wheels: Path) -> None:
+    import zipfile
+
+    uv_wheels = CACHE / "uv"
+    if not list(uv_wheels.glob("uv-*.whl")):
+        pip_download(uv_wheels, "--no-deps", "--only-binary=:all:", "uv==0.13.9")
+    archive = sorted(uv_wheels.glob("uv-*.whl"))[0]
+    uv = base / "uv"
+    with zipfile.ZipFile(archive) as opened:
+        member = next(n for n in opened.namelist() if n.endswith(".data/scripts/uv"))
+        uv.write_bytes(opened.read(member))
+    uv.chmod(0o755)
+    store, a, _b = make_sites(base, wheels)
+    before = digest(store)
+    result = run(uv, "pip", "uninstall", "--python", a / "bin" / "python", "idna",
+                 UV_NO_CACHE="1", UV_OFFLINE="1")  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr
+    assert digest(store) == before
+    assert idna_in(a)[0].startswith(os.fspath(store))
