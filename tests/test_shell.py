@@ -340,3 +340,28 @@ def test_store_roots_share_one_scheme_by_their_shape() -> None:
         "/bazel/pypi_x/site-packages",
         f"/x/{sha}/site-packages",
     ]
+
+
+def test_concurrent_execs_make_the_shell_once(site: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    command = [
+        *VSITE,
+        "exec",
+        os.fspath(site),
+        "--",
+        "python",
+        "-c",
+        "import probe, sys; print(sys.prefix)",
+    ]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=child_env(VSITE_DIR=os.fspath(state)))
+        for _ in range(6)
+    ]  # fmt: skip
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [p.returncode for p in processes] == [0] * 6, outputs
+    prefixes = {out.strip() for out, _ in outputs}
+    assert len(prefixes) == 1
+    shells = [p for p in (state / "envs").iterdir() if p.is_dir()]
+    assert shells == [Path(prefixes.pop())]
