@@ -114,11 +114,15 @@ class Handle:
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
         self._patch_getsitepackages()
         self._watch_imports()
+        from vsite.store_holds import hold
+
+        hold(index.roots)  # vsite store gc keeps what this process uses
         if self.index.pth:  # most sites have none: not even the module is loaded
             from vsite.pth import run_pth_files
 
             run_pth_files(self.index.pth, self.site_path, self.manifest)
-        if "pkg_resources" in sys.modules:  # imported before: show it the site now
+        if "pkg_resources" in sys.modules or "pip._vendor.pkg_resources" in sys.modules:
+            # imported before: show it the site now
             from vsite.finder.pkg_resources_support import attach_imported
 
             attach_imported(self.meta_finder)
@@ -146,6 +150,9 @@ class Handle:
         from vsite.finder.after_import import AfterImport
 
         roots, source = self.index.roots, self.manifest.source
+        # pip's pkg_resources backend (before 3.11) locates the site's distributions at
+        # its sys.path entry (the farm): guarded like the roots.
+        guarded = (*roots, self.site_path)
 
         def schemes(module: ModuleType) -> None:
             from vsite.finder.install_schemes import register_schemes
@@ -155,7 +162,7 @@ class Handle:
         def pip(module: ModuleType) -> None:
             from vsite.finder.pip_guard import guard  # logging: only where pip runs
 
-            guard(module, roots, source)
+            guard(module, guarded, source)
 
         watch = self._after_import = AfterImport()
         watch.call_after("sysconfig", schemes)

@@ -396,7 +396,8 @@ def test_python_m_site_sys_path(in_venv: Runner, in_site: Runner) -> None:
     # The working directory, the standard library, the environment's site-packages; no
     # base site-packages, no user site (which exists in the children's home). The one
     # difference by design (README, "Known differences"): one entry more, the site's
-    # own, just before the environment's site-packages; with native code in the site
+    # own, just after the environment's site-packages (which ranks first: what pip
+    # installs there replaces the site's, as in a venv); with native code in the site
     # (pyzmq, psutil...) it is the native farm, in vsite's state directory (SPEC 1, 4).
     expected = in_venv(_site_report)
     assert expected["sys.path"][0] == "<cwd>"
@@ -407,7 +408,7 @@ def test_python_m_site_sys_path(in_venv: Runner, in_site: Runner) -> None:
     extra = [entry for entry in entries if entry not in expected["sys.path"]]
     assert [entry for entry in entries if entry not in extra] == expected["sys.path"], entries
     assert len(extra) == 1, f"{len(extra)} entries more than the venv's: {entries}"
-    assert entries[entries.index(SITE_PACKAGES) - 1] == extra[0], entries
+    assert entries[entries.index(SITE_PACKAGES) + 1] == extra[0], entries
     state = os.environ["VSITE_DIR"]  # tests/conftest.py: this session's state directory
     assert extra[0].startswith((state, os.path.realpath(state))), entries
     assert got["user site"] == expected["user site"]

@@ -27,7 +27,7 @@ def boot_from_environment() -> None:
     activate_from_environment()
 
 
-def boot_shell(manifest: str, version: str, site_packages: str | None = None) -> None:
+def boot_shell(manifest: str, version: str, site_packages: "str | None" = None) -> None:
     """Activate the environment shell's ``manifest``; exit 2 with one line on failure.
 
     ``site_packages`` is the shell's own (the ``.pth``'s ``sitedir``): it ranks before

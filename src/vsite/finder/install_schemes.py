@@ -39,13 +39,14 @@ def scheme_paths(roots: Sequence[str]) -> list[str]:
     rest of a start (coverage resolves the paths it is given itself). A store's roots
     are recognised by their shape, ``.../wheels/<sha256>/site-packages``.
     """
+    from vsite.store_holds import store_entry
+
     paths: list[str] = []
     seen: set[str] = set()
     for root in roots:
-        wheel, name = os.path.split(root)
-        wheels, digest = os.path.split(wheel)
-        if name == "site-packages" and len(digest) == 64 and os.path.basename(wheels) == "wheels":
-            root = wheels  # STORE/wheels: roots only
+        entry = store_entry(root)
+        if entry is not None:
+            root = os.path.dirname(entry)  # STORE/wheels: roots only
         if root not in seen:
             seen.add(root)
             paths.append(root)

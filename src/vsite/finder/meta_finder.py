@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DistributionFinder"]
 
+#: What vsite.finder.pkg_resources_support attaches to (its NAMES, without importing it).
+_PKG_RESOURCES = frozenset({"pkg_resources", "pip._vendor.pkg_resources"})
+
 
 class DistributionFinder:
     """``find_distributions`` over the site's dist-info directories."""
@@ -52,11 +55,12 @@ class DistributionFinder:
         path: Sequence[str] | None = None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if fullname == "pkg_resources":
-            # The program imports pkg_resources: show it this site once it has run.
+        if fullname in _PKG_RESOURCES:
+            # The program imports pkg_resources (or pip its copy): show it this site
+            # once it has run.
             from vsite.finder import pkg_resources_support
 
-            return pkg_resources_support.find_spec(self, path, target)
+            return pkg_resources_support.find_spec(self, path, target, fullname)
         return None  # Modules come through the path hook, so sys.path order holds.
 
     def invalidate_caches(self) -> None:

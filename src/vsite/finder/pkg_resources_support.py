@@ -37,9 +37,12 @@ if TYPE_CHECKING:
     from vsite.finder.meta_finder import DistributionFinder
     from vsite.finder.path_hook import PortionFinder, SiteFinder
 
-__all__ = ["NAME", "attach", "attach_imported", "find_spec"]
+__all__ = ["NAME", "NAMES", "attach", "attach_imported", "find_spec"]
 
 NAME = "pkg_resources"
+#: pkg_resources and the copy pip vendors (pip's metadata backend before Python 3.11:
+#: pip list, show, uninstall see the site through it).
+NAMES = frozenset({NAME, "pip._vendor.pkg_resources"})
 
 _searching: set[int] = set()  # threads inside find_spec (a later finder may import)
 
@@ -48,6 +51,7 @@ def find_spec(
     owner: DistributionFinder,
     path: Sequence[str] | None = None,
     target: ModuleType | None = None,
+    name: str = NAME,
 ) -> ModuleSpec | None:
     """The spec the meta-path finders after ``owner`` give pkg_resources, set to call
     :func:`attach` once the module has run; None when they find nothing."""
@@ -58,7 +62,7 @@ def find_spec(
         return None
     _searching.add(me)
     try:
-        spec = _later_spec(owner, path, target)
+        spec = _later_spec(owner, path, target, name)
     finally:
         _searching.discard(me)
     loader = getattr(spec, "loader", None) if spec is not None else None
@@ -69,7 +73,10 @@ def find_spec(
 
 
 def _later_spec(
-    owner: DistributionFinder, path: Sequence[str] | None, target: ModuleType | None
+    owner: DistributionFinder,
+    path: Sequence[str] | None,
+    target: ModuleType | None,
+    name: str,
 ) -> ModuleSpec | None:
     later = False
     for finder in list(sys.meta_path):
@@ -78,7 +85,7 @@ def _later_spec(
             continue
         find = getattr(finder, "find_spec", None)
         if find is not None:
-            spec: ModuleSpec | None = find(NAME, path, target)
+            spec: ModuleSpec | None = find(name, path, target)
             if spec is not None:
                 return spec
     return None
@@ -115,9 +122,10 @@ class _AttachingLoader:
 
 def attach_imported(site: DistributionFinder) -> None:
     """:func:`attach` ``site`` to the pkg_resources already imported (before activation)."""
-    module = sys.modules.get(NAME)
-    if module is not None:
-        _attach_or_say_why(module, site)
+    for name in sorted(NAMES):
+        module = sys.modules.get(name)
+        if module is not None:
+            _attach_or_say_why(module, site)
 
 
 def _attach_or_say_why(module: ModuleType, site: DistributionFinder) -> None:
