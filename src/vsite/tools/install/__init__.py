@@ -155,7 +155,7 @@ def install(
                 entry, added = future.result()
                 if number not in reusing:
                     result.unpacked += 1
-                    finished(number, entry, "unpacked")
+                    finished(number, entry, "repaired" if entry.repaired else "unpacked")
                     continue
                 result.reused += 1
                 if added:
@@ -209,6 +209,9 @@ def install_command(
     base = os.path.dirname(output)
     absolute = os.path.commonpath([store.path, base]) != base
     write_manifest(manifest_text(manifest_roots(result.entries), output, absolute=absolute), output)
+    from vsite.tools.install.collect import register
+
+    register(store.path, output)  # vsite store gc keeps what this environment uses
     result.seconds = time.monotonic() - started
     result.store, result.manifest = store.path, output
     return result
