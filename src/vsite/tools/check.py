@@ -38,6 +38,7 @@ KINDS = {
     "missing-root": "missing roots",
     "not-a-directory": "roots that are not directories",
     "unreadable-root": "roots that cannot be read",
+    "damaged-store-entry": "damaged store entries",
     "duplicate-distribution": "duplicate distributions",
     "hint-mismatch": "name/version hints that disagree with the metadata",
     "incompatible-wheel": "wheels that do not fit this interpreter",
@@ -123,6 +124,7 @@ def check(manifest: Manifest) -> Report:
         if scan is not None:
             usable.append(root)
             scans[root.path] = scan
+        findings.extend(_store_findings(root))
     index = build_index(Manifest(manifest.source, usable))
     by_path = {root.path: root for root in usable}
     used = [by_path[path] for path in index.roots]
@@ -179,6 +181,37 @@ def _scan(root: Root, findings: list[Finding]) -> RootScan | None:
         message = f"root cannot be read: {exc.strerror or exc}"
         findings.append(Finding("unreadable-root", root, message))
     return None
+
+
+def _store_findings(root: Root) -> Iterable[Finding]:
+    """A root that is a store entry's (``STORE/wheels/<sha256>/site-packages`` beside its
+    ``wheel.json``): every file the entry recorded, there and of its size (lstat only;
+    ``vsite store verify`` checks contents)."""
+    entry = os.path.dirname(root.path)
+    # The layout of vsite.tools.install.store, spelled here: the install package (which
+    # imports installer) is imported only for a root that is a store entry's.
+    if (
+        os.path.basename(root.path) != "site-packages"
+        or len(os.path.basename(entry)) != 64
+        or os.path.basename(os.path.dirname(entry)) != "wheels"
+        or not os.path.isfile(os.path.join(entry, "wheel.json"))
+    ):
+        return
+    from vsite.errors import StoreError
+    from vsite.tools.install.verify import EntryInfo, describe, entry_damage, read_info
+
+    try:
+        damage = entry_damage(entry)
+    except StoreError as exc:  # a format this vsite does not know: not read
+        yield Finding("damaged-store-entry", root, f"store entry not verified: {exc}")
+        return
+    if not damage:
+        return
+    info = read_info(entry)
+    wheel = info.wheel if isinstance(info, EntryInfo) else "its wheel"
+    message = f"damaged store entry: {describe(damage)}; "
+    message += f"the next `vsite install` of {wheel} unpacks it again"
+    yield Finding("damaged-store-entry", root, message)
 
 
 def _duplicate_metadata(root: Root, scan: RootScan) -> Iterable[Finding]:

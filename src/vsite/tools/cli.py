@@ -170,6 +170,21 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS", help="default: 0")
     gc.set_defaults(func=_gc)
 
+    store = commands.add_parser("store", help="check the shared store of unpacked wheels")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="COMMAND")
+    verify = store_commands.add_parser(
+        "verify",
+        help="check every store entry's files against its wheel's RECORD hashes",
+        description="Check every entry of the store: each recorded file present and of its "
+        "size, each file's content against its wheel's RECORD hash, this interpreter's "
+        "bytecode against its source. One line per damaged entry, then a summary; exit 1 "
+        "when an entry is damaged. The store keeps no wheel files: --repair removes a "
+        "damaged entry whole, and the next `vsite install` of its wheel unpacks it again.",
+    )
+    verify.add_argument("--repair", action="store_true", help="remove damaged entries")
+    verify.add_argument("--store", help="store directory (default: ~/.cache/vsite/store)")
+    verify.set_defaults(func=_store_verify)
+
     manifest = commands.add_parser(
         "manifest",
         help="write a manifest listing existing per-wheel directories",
@@ -365,6 +380,33 @@ def _gc(options: argparse.Namespace) -> int:
     extra = f", {swept} stale index temporaries" if swept else ""
     print(f"vsite: removed {len(removed)} farms{extra}")
     return 0
+
+
+def _store_verify(options: argparse.Namespace) -> int:
+    """``vsite store verify [--repair]``: 0 every entry sound, 1 any damaged or unread."""
+    import time
+
+    from vsite.tools.install.store import default_store
+    from vsite.tools.install.verify import verify_store
+
+    started = time.monotonic()
+    store = os.path.abspath(options.store or default_store())
+    counts = {"ok": 0, "damaged": 0, "unverified": 0}
+    removed = 0
+    for result in verify_store(store, repair=options.repair):
+        counts[result.status] += 1
+        removed += 1 if result.action == "removed" else 0
+        if result.status != "ok":
+            print(result.line(), flush=True)
+    total = sum(counts.values())
+    summary = f"vsite: {total} store entries in {time.monotonic() - started:.1f} s: "
+    summary += f"{counts['ok']} ok, {counts['damaged']} damaged"
+    if options.repair and counts["damaged"]:
+        summary += f" ({removed} removed)"
+    if counts["unverified"]:
+        summary += f", {counts['unverified']} not verified"
+    print(f"{summary}; store {store}")
+    return EXIT_PROBLEMS if counts["damaged"] or counts["unverified"] else 0
 
 
 def _manifest(options: argparse.Namespace) -> int:
