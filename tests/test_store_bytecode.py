@@ -175,6 +175,7 @@ def test_an_entry_that_cannot_be_written_is_reused_without_bytecode(tmp_path: Pa
     wheels = check_wheels([os.fspath(wheel)])
     install(wheels, store, compile_bytecode=False)
     # No lock can be taken: as in another user's store (root writes through file modes).
+    shutil.rmtree(tmp_path / "store" / "locks", ignore_errors=True)  # unpack claims
     (tmp_path / "store" / "locks").write_text("not a directory")
     result = install(wheels, store)
     assert (result.unpacked, result.reused, result.bytecode_added) == (0, 1, 0)

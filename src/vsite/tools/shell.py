@@ -60,6 +60,8 @@ MANIFEST_KEY = "vsite-manifest"
 _RECORD = ".vsite-env.json"
 #: The manifest a complete shell was made for: written last, removed first.
 _MADE_FOR = ".vsite-env-manifest"
+#: Held while the shell is made: concurrent makes of one DIR take turns.
+_LOCK = ".vsite-env.lock"
 #: Bumped when the shell's layout changes: exec's cached shells are made again.
 _FORMAT = 2
 
@@ -91,42 +93,53 @@ def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> s
     manifest = index.manifest.source
     if not os.path.isabs(manifest):
         raise EnvironmentShellError("an environment needs a manifest file", manifest=manifest)
-    import json
-
     target = os.path.abspath(target)
     base = os.path.realpath(interpreter())
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     try:
-        _forget_earlier(target)
-        _create_venv(target, base, system_site=system_site)
-        _add_config(target, manifest)
-        written: list[str] = []
-        site_packages = _site_packages(target, version)
-        boot = os.path.join(site_packages, BOOT_PTH)
-        _write(boot, _boot_line(manifest, version), 0o644)
-        written.append(boot)
-        python = os.path.join(target, "bin", f"python{version}")
-        taken = set(os.listdir(os.path.join(target, "bin")))
-        for script in console_scripts(index):
-            if script.name in taken or os.sep in script.name:
-                continue
-            path = os.path.join(target, "bin", script.name)
-            _write(path, launcher(script, python), 0o755)
-            written.append(path)
-            taken.add(script.name)
-        written += _link_schemes(index, target, version, python, taken)
-        _write(
-            os.path.join(target, _RECORD),
-            json.dumps({"format": _FORMAT, "manifest": manifest, "written": written}, indent=1),
-            0o644,
-        )
-        _write(os.path.join(target, _MADE_FOR), manifest, 0o644)
+        os.makedirs(target, exist_ok=True)
+        with open(os.path.join(target, _LOCK), "a") as lock:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two makes of one DIR: one after the other
+            return _make_shell(index, target, manifest, base, version, system_site)
     except OSError as exc:
         raise EnvironmentShellError(
             f"cannot write the environment {target}: {exc.strerror or exc}"
             + (f" ({exc.filename})" if exc.filename else ""),
             manifest=manifest,
         ) from None
+
+
+def _make_shell(
+    index: SiteIndex, target: str, manifest: str, base: str, version: str, system_site: bool
+) -> str:
+    import json
+
+    _forget_earlier(target)
+    _create_venv(target, base, system_site=system_site)
+    _add_config(target, manifest)
+    written: list[str] = []
+    site_packages = _site_packages(target, version)
+    boot = os.path.join(site_packages, BOOT_PTH)
+    _write(boot, _boot_line(manifest, version), 0o644)
+    written.append(boot)
+    python = os.path.join(target, "bin", f"python{version}")
+    taken = set(os.listdir(os.path.join(target, "bin")))
+    for script in console_scripts(index):
+        if script.name in taken or os.sep in script.name:
+            continue
+        path = os.path.join(target, "bin", script.name)
+        _write(path, launcher(script, python), 0o755)
+        written.append(path)
+        taken.add(script.name)
+    written += _link_schemes(index, target, version, python, taken)
+    _write(
+        os.path.join(target, _RECORD),
+        json.dumps({"format": _FORMAT, "manifest": manifest, "written": written}, indent=1),
+        0o644,
+    )
+    _write(os.path.join(target, _MADE_FOR), manifest, 0o644)
     return os.path.join(target, "bin", "python")
 
 

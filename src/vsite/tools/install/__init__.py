@@ -123,6 +123,7 @@ def install(
         return entry, store.add_bytecode(entry)
 
     # Zip inflation, hashing and file writes release the GIL: threads overlap them.
+    store.sweep()  # temp dirs of killed installs, whether or not this one unpacks
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         hashes = list(pool.map(lambda wheel: store.wheel_sha256(wheel.path), wheels))
         pending: dict[Future[tuple[StoreEntry, bool]], int] = {}

@@ -95,7 +95,8 @@ def writable(entry: str, root: str) -> Iterator[None]:
         known = set(existing)
         for path in _entry_dirs(entry, root):
             if path in modes:
-                os.chmod(path, modes[path])
+                # Read-only as every entry is, also where a killed install left it writable.
+                os.chmod(path, modes[path] & ~0o222)
             elif path not in known:  # created in the block: a new __pycache__
                 os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o222)
             if os.path.basename(path) == "__pycache__":

@@ -47,13 +47,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 
 from vsite._fs import remove_tree, write_atomic
-from vsite.errors import StoreError
+from vsite.errors import StoreError, VsiteError
 from vsite.tools.install.bytecode import BYTECODE_TAG, compile_root, locked, writable
 from vsite.tools.install.hashes import remembered_sha256
 from vsite.tools.install.unpack import unpack_wheel
@@ -152,6 +151,7 @@ class Store:
         self.path = os.path.abspath(path)
         self.wheels = os.path.join(self.path, "wheels")
         self._swept = False
+        self._claims: dict[str, int] = {}  # token of a temp dir -> its claim's descriptor
         self._mode = 0o755 & ~_umask()
 
     def entry_path(self, sha256: str) -> str:
@@ -199,17 +199,16 @@ class Store:
             os.makedirs(self.wheels, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store {self.wheels}: {exc.strerror}") from None
-        if not self._swept:
-            self._swept = True
-            self._remove_stale_tmp()
+        self.sweep()
         try:
-            tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.wheels)
+            tmp, claim = self._claim()
+            os.mkdir(tmp, 0o700)
         except OSError as exc:
             if found is not None:
                 raise _unrepairable(self.entry_path(sha256), damage, exc) from None
             raise StoreError(f"cannot write the store {self.wheels}: {exc.strerror}") from None
         try:
-            os.chmod(tmp, self._mode)  # mkdtemp's 0700 would hide a shared store
+            os.chmod(tmp, self._mode)  # 0700 until now would hide a shared store
             name, version = _unpack(wheel, tmp)
             tags = []
             if compile_bytecode and BYTECODE_TAG is not None:
@@ -248,9 +247,20 @@ class Store:
                     read = self._read(sha256)
                     assert isinstance(read, StoreEntry)
                     return read
-        except BaseException:
+        except VsiteError:
             remove_tree(tmp)  # nothing when it was renamed into place
             raise
+        except OSError as exc:  # a full file system, a store made read-only meanwhile
+            remove_tree(tmp)
+            raise StoreError(
+                f"cannot write {os.path.basename(wheel)} into the store at {tmp}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        except BaseException:
+            remove_tree(tmp)
+            raise
+        finally:
+            self._release(claim)
         if compile_bytecode:
             self.add_bytecode(entry)  # a copy another process made may lack ours
         return entry
@@ -388,8 +398,51 @@ class Store:
         entry.repaired = describe(damage) or "damaged"
         return entry
 
+    def sweep(self) -> None:
+        """Remove what killed installs left under ``wheels/`` (once per Store: before its
+        first unpack, and from :func:`vsite.tools.install.install`)."""
+        if not self._swept:
+            self._swept = True
+            self._remove_stale_tmp()
+
+    def _claim(self) -> tuple[str, str]:
+        """The path of a new temp dir under ``wheels/`` (not yet made) and its token.
+
+        The claim is an exclusive lock on ``locks/tmp-TOKEN.lock``, taken before the dir
+        exists and held until it is gone (renamed into place or removed): a temp dir
+        whose claim is free belongs to a process that is gone (the kernel drops a killed
+        process's locks), and the next sweep removes it at once.
+        """
+        import fcntl
+
+        token = uuid.uuid4().hex
+        lock = self._claim_path(token)
+        os.makedirs(os.path.dirname(lock), exist_ok=True)
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._claims[token] = fd
+        return os.path.join(self.wheels, f".tmp-{token}"), token
+
+    def _release(self, token: str) -> None:
+        """Give up the claim of a temp dir that is gone."""
+        fd = self._claims.pop(token)
+        try:
+            os.unlink(self._claim_path(token))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _claim_path(self, token: str) -> str:
+        return os.path.join(self.path, "locks", f"tmp-{token}.lock")
+
     def _remove_stale_tmp(self) -> None:
-        """Temp dirs left by a crash long ago (a live unpack is never a day old)."""
+        """Temp dirs whose process is gone: a claimed one whose claim is free; an
+        unclaimed one (an older vsite's) once a day old."""
         now = time.time()
         try:
             names = os.listdir(self.wheels)
@@ -406,6 +459,11 @@ class Store:
                     _remove_unless_locked(self._lock_path(key), os.path.join(self.wheels, name))
                 continue
             path = os.path.join(self.wheels, name)
+            claim = self._claim_path(name[len(".tmp-") :])
+            if os.path.exists(claim):
+                if _remove_unless_locked(claim, path):
+                    _unlink_quietly(claim)
+                continue
             try:
                 if now - os.lstat(path).st_mtime > _STALE_TMP_SECONDS:
                     remove_tree(path)
@@ -420,25 +478,33 @@ def _remove_quietly(path: str) -> None:
         pass  # a `.tmp-` dir: the sweep of a later unpack removes it
 
 
-def _remove_unless_locked(lock: str, path: str) -> None:
+def _remove_unless_locked(lock: str, path: str) -> bool:
     """Remove ``path`` if the lock file ``lock`` can be taken at once (no process is
-    working on that entry)."""
+    working on that entry); whether it was removed."""
     import fcntl
 
     try:
         fd = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:  # never locked: no process moved it aside and lives on
         _remove_quietly(path)
-        return
+        return True
     except OSError:
-        return
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         remove_tree(path)
     except OSError:
-        pass  # held (a repair under way), or not ours to remove
+        return False  # held (a repair under way), or not ours to remove
     finally:
         os.close(fd)
+    return True
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _unrepairable(path: str, damage: list[Damage], exc: OSError) -> StoreError:
@@ -462,7 +528,7 @@ def _writable_dir(path: str) -> Iterator[None]:
     try:
         yield
     finally:
-        os.chmod(path, mode)
+        os.chmod(path, mode & ~0o222)  # read-only as an entry is, even if a crash left it not
 
 
 def _unpack(wheel: str, entry: str) -> tuple[str, str]:
