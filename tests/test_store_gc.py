@@ -104,3 +104,18 @@ def test_an_unreadable_registered_manifest_stops_the_collection(tmp_path: Path) 
     with pytest.raises(StoreError, match=r"the registered environment .* cannot be read"):
         collect(os.fspath(store))
     assert len(entries(store)) == 2  # nothing removed, beta's entry included
+
+
+def test_the_command_line_lists_what_it_removes(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    manifest, made = install(tmp_path, store, "a", "alpha")
+    manifest.unlink()
+    argv = [*VSITE, "store", "gc", "--store", os.fspath(store)]
+    dry = subprocess.run([*argv, "--dry-run"], capture_output=True, text=True, check=False)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove {store / 'wheels' / made.pop()}" in dry.stdout
+    assert len(entries(store)) == 1
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 store entries: 1 removed, 0 used by registered environments" in done.stdout
+    assert entries(store) == set()

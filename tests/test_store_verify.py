@@ -289,9 +289,13 @@ def test_a_modified_file_of_the_same_size_is_found_only_by_store_verify(site: Si
         f"{site.entry} (vfy-1.0-py3-none-any.whl): damaged: "
         "files changed (RECORD hash differs) (1): site-packages/vfy/core.py"
     )
-    assert lines[1].startswith("vsite: 1 store entries in ")
-    assert lines[1].endswith(f": 0 ok, 1 damaged; store {site.store}")
-    assert len(lines) == 2
+    # ... with the environments that use it (those vsite install registered).
+    assert sorted(lines[1:3]) == [
+        f"  used by the environment {site.manifest(env)}" for env in ("a", "b")
+    ]
+    assert lines[3].startswith("vsite: 1 store entries in ")
+    assert lines[3].endswith(f": 0 ok, 1 damaged; store {site.store}")
+    assert len(lines) == 4
     assert core.exists()  # without --repair, nothing changes
 
 

@@ -170,7 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS", help="default: 0")
     gc.set_defaults(func=_gc)
 
-    store = commands.add_parser("store", help="check the shared store of unpacked wheels")
+    store = commands.add_parser(
+        "store", help="check the shared store of unpacked wheels, or collect its garbage"
+    )
     store_commands = store.add_subparsers(dest="store_command", required=True, metavar="COMMAND")
     verify = store_commands.add_parser(
         "verify",
@@ -184,6 +186,17 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--repair", action="store_true", help="remove damaged entries")
     verify.add_argument("--store", help="store directory (default: ~/.cache/vsite/store)")
     verify.set_defaults(func=_store_verify)
+    store_gc = store_commands.add_parser(
+        "gc",
+        help="remove the entries no environment uses",
+        description="Remove the store entries that no environment registered by vsite install "
+        "lists (a registration whose manifest is gone is dropped) and that no running "
+        "process of this user holds. Manifests written by hand or by vsite manifest are "
+        "not registered: keep them out of a collected store.",
+    )
+    store_gc.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    store_gc.add_argument("--store", help="store directory (default: ~/.cache/vsite/store)")
+    store_gc.set_defaults(func=_store_gc)
 
     manifest = commands.add_parser(
         "manifest",
@@ -382,6 +395,26 @@ def _gc(options: argparse.Namespace) -> int:
     return 0
 
 
+def _store_gc(options: argparse.Namespace) -> int:
+    """``vsite store gc [--dry-run]``: 0 (a StoreError is exit 2, one line)."""
+    from vsite.tools.install.collect import collect
+    from vsite.tools.install.store import default_store
+
+    store = os.path.abspath(options.store or default_store())
+    found = collect(store, dry_run=options.dry_run)
+    verb = "would remove" if options.dry_run else "removed"
+    for path in found.removed:
+        print(f"{verb} {path}")
+    for manifest in found.dropped:
+        print(f"dropped the registration of {manifest} (the manifest is gone)")
+    print(
+        f"vsite: {found.entries} store entries: {len(found.removed)} {verb}, {found.kept} "
+        f"used by registered environments, {found.held} held by running processes; "
+        f"store {store}"
+    )
+    return 0
+
+
 def _store_verify(options: argparse.Namespace) -> int:
     """``vsite store verify [--repair]``: 0 every entry sound, 1 any damaged or unread."""
     import time
@@ -393,11 +426,16 @@ def _store_verify(options: argparse.Namespace) -> int:
     store = os.path.abspath(options.store or default_store())
     counts = {"ok": 0, "damaged": 0, "unverified": 0}
     removed = 0
+    from vsite.tools.install.collect import users
+
+    used_by = users(store)
     for result in verify_store(store, repair=options.repair):
         counts[result.status] += 1
         removed += 1 if result.action == "removed" else 0
         if result.status != "ok":
             print(result.line(), flush=True)
+            for manifest in used_by.get(os.path.realpath(result.path), []):
+                print(f"  used by the environment {manifest}")
     total = sum(counts.values())
     summary = f"vsite: {total} store entries in {time.monotonic() - started:.1f} s: "
     summary += f"{counts['ok']} ok, {counts['damaged']} damaged"

@@ -35,7 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["Collected", "collect", "register"]
+__all__ = ["Collected", "collect", "register", "users"]
 
 ENVIRONMENTS = "environments"
 _WHEELS = "wheels"
@@ -64,6 +64,40 @@ def register(store: str, manifest: str) -> None:
         write_atomic(path, json.dumps({"manifest": manifest}).encode(), 0o644)
     except OSError:
         pass
+
+
+def users(store: str) -> dict[str, list[str]]:
+    """Entry path -> the registered manifests that list it (unreadable ones left out)."""
+    from vsite.errors import ManifestError
+    from vsite.manifest import Manifest
+
+    found: dict[str, list[str]] = {}
+    for manifest in _registrations(store):
+        try:
+            roots = Manifest.load(manifest).roots
+        except ManifestError:
+            continue
+        for entry in _entries(os.path.realpath(root.path) for root in roots):
+            found.setdefault(entry, []).append(manifest)
+    return found
+
+
+def _registrations(store: str) -> list[str]:
+    directory = os.path.join(store, ENVIRONMENTS)
+    manifests: list[str] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return manifests
+    for name in names:
+        try:
+            with open(os.path.join(directory, name), encoding="utf-8") as stream:
+                manifest = json.load(stream)["manifest"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(manifest, str) and os.path.exists(manifest):
+            manifests.append(manifest)
+    return manifests
 
 
 def collect(store: str, *, dry_run: bool = False) -> Collected:
