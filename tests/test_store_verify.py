@@ -220,6 +220,8 @@ def test_an_emptied_entry_is_repaired_by_the_next_install(site: Site) -> None:
     assert "missing files (" in result.stdout
     assert "site-packages/vfy/__init__.py" in result.stdout
     assert "the next `vsite install` of vfy-1.0-py3-none-any.whl unpacks it again" in result.stdout
+    used = f"used by the environments {site.manifest('a')}, {site.manifest('b')}"
+    assert used in result.stdout
     result = site.check("b", "--json")
     assert result.returncode == 1
     findings = json.loads(result.stdout)["findings"]

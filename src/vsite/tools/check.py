@@ -211,6 +211,12 @@ def _store_findings(root: Root) -> Iterable[Finding]:
     wheel = info.wheel if isinstance(info, EntryInfo) else "its wheel"
     message = f"damaged store entry: {describe(damage)}; "
     message += f"the next `vsite install` of {wheel} unpacks it again"
+    from vsite.tools.install.collect import users
+
+    store = os.path.dirname(os.path.dirname(entry))
+    environments = users(store).get(os.path.realpath(entry), [])
+    if environments:
+        message += "; used by the environments " + ", ".join(sorted(environments))
     yield Finding("damaged-store-entry", root, message)
 
 
