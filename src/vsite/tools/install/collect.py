@@ -33,7 +33,7 @@ from vsite.store_holds import HOLDS_DIR, store_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["Collected", "collect", "register", "users"]
 
@@ -72,7 +72,7 @@ def users(store: str) -> dict[str, list[str]]:
     from vsite.manifest import Manifest
 
     found: dict[str, list[str]] = {}
-    for manifest in _registrations(store):
+    for _, manifest in _registrations(store):
         try:
             roots = Manifest.load(manifest).roots
         except ManifestError:
@@ -82,22 +82,22 @@ def users(store: str) -> dict[str, list[str]]:
     return found
 
 
-def _registrations(store: str) -> list[str]:
+def _registrations(store: str) -> Iterator[tuple[str, str]]:
+    """(registration file, the manifest it names) for each registration of ``store``."""
     directory = os.path.join(store, ENVIRONMENTS)
-    manifests: list[str] = []
     try:
         names = sorted(os.listdir(directory))
     except OSError:
-        return manifests
+        return
     for name in names:
+        path = os.path.join(directory, name)
         try:
-            with open(os.path.join(directory, name), encoding="utf-8") as stream:
+            with open(path, encoding="utf-8") as stream:
                 manifest = json.load(stream)["manifest"]
         except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(manifest, str) and os.path.exists(manifest):
-            manifests.append(manifest)
-    return manifests
+            continue  # not a registration (a half write is never renamed into place)
+        if isinstance(manifest, str):
+            yield path, manifest
 
 
 def collect(store: str, *, dry_run: bool = False) -> Collected:
@@ -131,18 +131,7 @@ def _registered_entries(store: str, result: Collected, *, dry_run: bool) -> set[
     from vsite.manifest import Manifest
 
     used: set[str] = set()
-    directory = os.path.join(store, ENVIRONMENTS)
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return used
-    for name in names:
-        path = os.path.join(directory, name)
-        try:
-            with open(path, encoding="utf-8") as stream:
-                manifest = json.load(stream)["manifest"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not a registration (a half write is never renamed into place)
+    for path, manifest in _registrations(store):
         if not os.path.exists(manifest):
             result.dropped.append(manifest)
             if not dry_run:
