@@ -166,7 +166,10 @@ class Handle:
 
         watch = self._after_import = AfterImport()
         watch.call_after("sysconfig", schemes)
-        watch.call_after(_PIP_UNINSTALLER, pip)
+        if sys.prefix == sys.base_prefix:
+            # In a venv (an environment shell included) pip's own rule already leaves
+            # what is outside sys.prefix alone: no watcher stays on every import for it.
+            watch.call_after(_PIP_UNINSTALLER, pip)
 
     def _position(self) -> int:
         """Where the site's entry goes: just after the overlay, else where ``site`` puts
