@@ -187,15 +187,12 @@ def _store_findings(root: Root) -> Iterable[Finding]:
     """A root that is a store entry's (``STORE/wheels/<sha256>/site-packages`` beside its
     ``wheel.json``): every file the entry recorded, there and of its size (lstat only;
     ``vsite store verify`` checks contents)."""
-    entry = os.path.dirname(root.path)
-    # The layout of vsite.tools.install.store, spelled here: the install package (which
-    # imports installer) is imported only for a root that is a store entry's.
-    if (
-        os.path.basename(root.path) != "site-packages"
-        or len(os.path.basename(entry)) != 64
-        or os.path.basename(os.path.dirname(entry)) != "wheels"
-        or not os.path.isfile(os.path.join(entry, "wheel.json"))
-    ):
+    # The store's shape (vsite.store_holds, no import of the install package, which
+    # imports installer), and its record: only then is the install package imported.
+    from vsite.store_holds import store_entry
+
+    entry = store_entry(root.path)
+    if entry is None or not os.path.isfile(os.path.join(entry, "wheel.json")):
         return
     from vsite.errors import StoreError
     from vsite.tools.install.verify import EntryInfo, describe, entry_damage, read_info

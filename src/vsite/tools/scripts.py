@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from vsite.index import SiteIndex
 
-__all__ = ["Script", "console_scripts", "interpreter"]
+__all__ = ["Script", "console_scripts", "interpreter", "venv_config"]
 
 _GROUPS = ("console_scripts", "gui_scripts")
 
@@ -94,12 +94,18 @@ def interpreter() -> str:
 
 def _venv_home() -> str | None:
     """``home`` from the running venv's pyvenv.cfg: the base interpreter's directory."""
+    return venv_config(sys.prefix).get("home")
+
+
+def venv_config(directory: str) -> dict[str, str]:
+    """The keys (lower-cased) and values of ``directory``'s pyvenv.cfg; empty without one."""
+    values: dict[str, str] = {}
     try:
-        with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as stream:
+        with open(os.path.join(directory, "pyvenv.cfg"), encoding="utf-8") as stream:
             for line in stream:
                 key, sep, value = line.partition("=")
-                if sep and key.strip().lower() == "home":
-                    return value.strip()
+                if sep:
+                    values[key.strip().lower()] = value.strip()
     except OSError:
         pass
-    return None
+    return values

@@ -38,7 +38,7 @@ import os
 import sys
 
 from vsite.errors import EnvironmentShellError
-from vsite.tools.scripts import Script, console_scripts, interpreter
+from vsite.tools.scripts import Script, console_scripts, interpreter, venv_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _make_shell(
 
 def is_shell_of(directory: str, manifest: str) -> bool:
     """Whether ``directory`` is an environment shell made for the file ``manifest``."""
-    return _config(directory).get(MANIFEST_KEY) == manifest
+    return venv_config(directory).get(MANIFEST_KEY) == manifest
 
 
 def exec_shell(index: SiteIndex, *, system_site: bool = False) -> str:
@@ -241,19 +241,6 @@ def _boot_line(manifest: str, version: str) -> str:
 
 def _site_packages(target: str, version: str) -> str:
     return os.path.join(target, "lib", f"python{version}", "site-packages")
-
-
-def _config(directory: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    try:
-        with open(os.path.join(directory, "pyvenv.cfg"), encoding="utf-8") as stream:
-            for line in stream:
-                key, sep, value = line.partition("=")
-                if sep:
-                    values[key.strip().lower()] = value.strip()
-    except OSError:
-        pass
-    return values
 
 
 def _add_config(target: str, manifest: str) -> None:
@@ -395,4 +382,4 @@ def _makedirs(path: str, top: str) -> list[str]:
 
 def is_vsite_shell(directory: str) -> bool:
     """Whether ``directory`` is an environment shell made by vsite (of any manifest)."""
-    return MANIFEST_KEY in _config(directory)
+    return MANIFEST_KEY in venv_config(directory)
