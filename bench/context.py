@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from measure import Spread
 from spawn import Runner, clean_env
 from trees import Tree, venv_python
 
@@ -37,9 +38,10 @@ class Context:
         self.trees: dict[int, Tree] = {}
         self.empty = Path()  # the empty venv of the vsite layouts (the runner builds it)
         # What the sections produce: RESULTS.md's sections, the lines printed at the end,
-        # the targets missed.
+        # the targets checked (rows of the Targets table) and those missed.
         self.report: list[str] = []
         self.console: list[str] = []
+        self.targets: list[list[str]] = []
         self.misses: list[str] = []
 
     @property
@@ -54,6 +56,17 @@ class Context:
     @property
     def cli_env(self) -> dict[str, str]:
         return {**self.env, **self.vsite_cli_env}
+
+    def target(
+        self, measure: str, n: int, spread: Spread, limit: float, shown: str, digits: int = 2
+    ) -> bool:
+        """A row of the Targets table: ok when the median is at most ``limit`` (written
+        ``shown``), else a miss too."""
+        ok = spread.median <= limit
+        self.targets.append([measure, str(n), shown, spread.fmt(digits), "ok" if ok else "MISS"])
+        if not ok:
+            self.misses.append(f"N={n} {measure} {spread.fmt(digits)} (target {shown})")
+        return ok
 
     def log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)

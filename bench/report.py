@@ -52,7 +52,9 @@ def header(
         "Layouts: **flat** = the union of the roots copied into one venv's "
         "site-packages; **naive** = a venv whose site-packages holds a `.pth` listing "
         "every root (all roots on `sys.path`); **boot**/**api** = vsite in an empty "
-        "venv of the same base Python. Every child is a probe program (`bench/probes/`) "
+        "venv of the same base Python (**boot-immutable**: boot with the same roots "
+        'declared `"immutable": true`). '
+        "Every child is a probe program (`bench/probes/`) "
         "started with `posix_spawn`, bytecode caches warm, `PYTHONDONTWRITEBYTECODE` unset.",
         "",
     ]

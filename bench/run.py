@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from context import Context
-from report import header
+from report import console_table, header, table
 from sections import cold, envsetup, findspec, frontdoor, index, launcher, layouts
 from spawn import Child, probe
 from trees import DEFAULT_DIR, base_venv, ensure_tree
@@ -84,6 +84,31 @@ def warm(ctx: Context) -> None:
     # The probes' own bytecode too: the first lookup child would otherwise write it.
     ctx.runner.run(Child(probe(ctx.empty_python, "workload", "start"), ctx.env))
     ctx.log(f"warm-up done in {time.perf_counter() - started:.1f} s")
+
+
+TARGET_HEADERS = ["measure", "N", "target", "measured", ""]
+
+
+def targets(ctx: Context) -> list[str]:
+    """The Targets table: every row the sections checked, in the order they ran."""
+    if not ctx.targets:
+        return []
+    return [
+        "## Targets (issue 15: start-up at flat cost)",
+        "",
+        "Median (min-max) of per-round values, every comparison side by side in one run "
+        "(order rotating each round), never an absolute time. `X/flat`: whole-process "
+        "wall time over the flat layout's (the union of the roots in one site-packages), "
+        "warm index; `peak RSS`: MiB over flat's; cold index build: the cold - warm "
+        "start, ms per 1,000 roots; `find_spec`: in-process cost per lookup at N roots "
+        "over the smallest N. `boot` = foreign roots, verified at start; "
+        '`boot-immutable` = the same roots `"immutable": true`; `api` = '
+        "`vsite.activate()` of the verified manifest. The sections below give each "
+        "measure in full; a miss is information for profiling, not a failure of the run.",
+        "",
+        *table(TARGET_HEADERS, ctx.targets),
+        "",
+    ]
 
 
 def vsite_command(src: Path) -> tuple[list[str], dict[str, str]]:
@@ -173,10 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds=time.perf_counter() - started,
     )
     misses = [f"- {m}" for m in ctx.misses] or ["None."]
-    args.output.write_text("\n".join([*opening, *ctx.report, "## Misses", "", *misses, ""]))
+    args.output.write_text(
+        "\n".join([*opening, *targets(ctx), *ctx.report, "## Misses", "", *misses, ""])
+    )
     ctx.log(f"wrote {args.output}")
     ctx.runner.close()
-    for line in ctx.console:
+    for line in [*ctx.console, *console_table(TARGET_HEADERS, ctx.targets)]:
         print(line)
     print("misses:", "; ".join(ctx.misses) if ctx.misses else "none")
     return 0

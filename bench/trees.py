@@ -15,6 +15,11 @@ global site-packages leaks in, and each layout's site dir sits where ``site`` pu
 - ``vsite``: an empty venv (shared by all N); vsite puts its entry before its
   site-packages, in-process (``vsite.activate``) or through the boot path.
 
+Two manifests of the same roots: ``manifest.json`` (foreign roots, verified at start)
+and ``manifest-immutable.json`` (``"immutable": true``: vsite never stats the roots at
+start). Both are written again whenever their bytes differ, so an older tree gets the
+second one without a rebuild.
+
 Trees are rebuilt when the generator, N or the base Python changed (a stamp file).
 """
 
@@ -45,6 +50,7 @@ class Tree:
         self.dir = base / f"n{n}"
         self.roots_dir = self.dir / "roots"
         self.manifest = self.dir / "manifest.json"
+        self.immutable_manifest = self.dir / "manifest-immutable.json"
         self.flat_venv = self.dir / "venv-flat"
         self.naive_venv = self.dir / "venv-naive"
 
@@ -169,11 +175,22 @@ def base_venv(base: Path, python: str) -> Path:
     return venv
 
 
+def _write_manifests(tree: Tree) -> None:
+    """The verified and the immutable manifest, rewritten only when their bytes differ
+    (a rewrite would only change the file's identity, not what vsite caches by)."""
+    roots = [f"roots/{root.name}" for root in tree.roots]
+    for path, extra in ((tree.manifest, {}), (tree.immutable_manifest, {"immutable": True})):
+        text = json.dumps({"vsite": 1, **extra, "roots": roots}, indent=1)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+
+
 def ensure_tree(base: Path, n: int, python: str, *, fresh: bool = False) -> tuple[Tree, bool]:
     """Build (or reuse) the tree of ``n`` roots; return it and whether it was rebuilt."""
     tree = Tree(base, n)
     stamp = tree.dir / "bench-stamp.json"
     if not fresh and stamp.exists() and stamp.read_text() == _stamp(python, n):
+        _write_manifests(tree)
         return tree, False
     if tree.dir.exists():
         shutil.rmtree(tree.dir)
@@ -189,10 +206,7 @@ def ensure_tree(base: Path, n: int, python: str, *, fresh: bool = False) -> tupl
     (naive / "vsite_bench_roots.pth").write_text(
         "".join(f"{root}\n" for root in tree.roots), encoding="utf-8"
     )
-    tree.manifest.write_text(
-        json.dumps({"vsite": 1, "roots": [f"roots/{root.name}" for root in tree.roots]}, indent=1),
-        encoding="utf-8",
-    )
+    _write_manifests(tree)
     stamp.write_text(_stamp(python, n))
     return tree, True
 

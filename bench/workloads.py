@@ -16,8 +16,9 @@ from trees import EP_GROUP, NAMESPACE, Tree, has_entry_point, package_name, venv
 __all__ = ["LAYOUTS", "WORKLOADS", "exec_child", "layout_child", "spread"]
 
 #: flat: the union in one site-packages; naive: every root on sys.path (a .pth);
-#: boot: vsite's boot path (what ``vsite exec`` sets up); api: ``vsite.activate()``.
-LAYOUTS = ("flat", "naive", "boot", "api")
+#: boot: vsite's boot path (what ``vsite exec`` sets up); boot-immutable: the same with
+#: the tree's immutable manifest (roots never statted at start); api: ``vsite.activate()``.
+LAYOUTS = ("flat", "naive", "boot", "boot-immutable", "api")
 
 
 def layout_child(
@@ -25,12 +26,14 @@ def layout_child(
 ) -> Child:
     """The probe running workload ``args`` under ``layout`` for ``tree`` (or a manifest)."""
     env = dict(ctx.env)
-    manifest = manifest or tree.manifest
+    if manifest is None:
+        immutable = layout == "boot-immutable"
+        manifest = tree.immutable_manifest if immutable else tree.manifest
     if layout == "flat":
         python = venv_python(tree.flat_venv)
     elif layout == "naive":
         python = venv_python(tree.naive_venv)
-    elif layout in ("boot", "boot-cold"):
+    elif layout in ("boot", "boot-immutable", "boot-cold"):
         python = venv_python(ctx.empty)
         env["VSITE_MANIFEST"] = str(manifest)
         env["PYTHONPATH"] = str(ctx.boot_dir)

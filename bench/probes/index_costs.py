@@ -2,9 +2,11 @@
 
     index_costs.py OUT_DIR LOADS BUILDS READER_MANIFEST [BUILD_MANIFEST...]
 
-Reader: the index of READER_MANIFEST encoded (``index_cache.encode``), its fields also
-written as json and pickle; ``loads`` of each timed LOADS times, the order rotating;
-the three files written to OUT_DIR as ``index.<reader>`` for fresh-process reads.
+Reader: the fields of READER_MANIFEST's index (roots, top-level names and their
+holders, root mtimes, distributions, .pth files, native names: plain tuples, lists,
+dicts) serialized with marshal, json and pickle (vsite's own index file is sectioned,
+its records marshalled); ``loads`` of each timed LOADS times, the order rotating; the
+three files written to OUT_DIR as ``index.<reader>`` for fresh-process reads.
 Build, per BUILD_MANIFEST, BUILDS times: ``build_index`` (scan every
 root + merge), ``index_cache.encode``, and ``index_cache.load`` (decode + verify).
 """
@@ -32,13 +34,19 @@ LOADERS: dict[str, Callable[[bytes], object]] = {
 
 def readers(out_dir: Path, repeats: int, manifest: str) -> dict[str, object]:
     index = build_index(Manifest.load(manifest))
-    blobs = {"marshal": index_cache.encode(index)}
-    fields = marshal.loads(blobs["marshal"])
-    blobs["json"] = json.dumps(
-        [f.decode("latin-1") if isinstance(f, bytes) else f for f in fields],
-        separators=(",", ":"),
-    ).encode()
-    blobs["pickle"] = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
+    fields = (
+        tuple(index.roots),
+        {name: list(holders) for name, holders in index.entries.items()},
+        tuple(index.mtimes),
+        dict(index.dists),
+        tuple(index.pth),
+        tuple(index.native),
+    )
+    blobs = {
+        "marshal": marshal.dumps(fields),
+        "json": json.dumps(fields, separators=(",", ":")).encode(),
+        "pickle": pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
+    }
     times: dict[str, list[float]] = {name: [] for name in LOADERS}
     names = list(LOADERS)
     for r in range(repeats):

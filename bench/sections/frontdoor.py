@@ -1,19 +1,22 @@
 """frontdoor: ``env/bin/python -c pass`` and ``vsite exec M -- python -c pass`` vs plain.
 
-Four whole-process starts of one program, side by side in interleaved rounds:
+Six whole-process starts of one program, side by side in interleaved rounds:
 
 - ``plain``: the base interpreter (``--python``), which may hold packages of its own;
 - ``venv``: the empty ``venv --without-pip`` of that interpreter (the layouts' own);
+- ``flat``: the tree's flat venv (the union of the roots in its site-packages);
 - ``shell``: ``DIR/bin/python`` of the environment shell ``vsite env M -o DIR`` wrote
   for the tree's manifest (its one-line ``.pth`` boots the site);
+- ``immutable``: the same for the tree's immutable manifest;
 - ``exec``: ``vsite exec M -- python ...`` through the bench's vsite command, ``python``
   found on ``PATH`` (exec puts its cached shell's ``bin/`` first).
 
 Issue 13's targets (median wall ratio): shell ≤ 1.10 at 10 roots and ≤ 1.25 at 1,000,
 exec ≤ 2.0; checked against ``venv`` (a clean start of the same interpreter), ``plain``
-shown beside it. Once per N, untimed: each start is checked (the site active in shell
-and exec only, ``sys.prefix``, no module without bytecode), and ``-X importtime`` of the
-shell is summed for vsite's own modules.
+shown beside it. Issue 15's: immutable ≤ 1.05 x flat at 1,000 and 3,000 roots. Once
+per N, untimed: each start is checked (the site active where it belongs, ``sys.prefix``,
+no module without bytecode), and ``-X importtime`` of the shells is summed for vsite's
+own modules.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from context import Context
 from measure import differences_mib, ms, ratios, rounds_of
 from report import console_table, load_average, table
 from spawn import Child, Sample, output
-from trees import Tree, package_name
+from trees import Tree, package_name, venv_python
 
 #: N -> the most shell/venv may cost (median wall ratio); exec/venv at every N
 SHELL_TARGETS = {10: 1.10, 1000: 1.25}
 EXEC_TARGET = 2.0
+#: issue 15: the immutable shell over flat at these N, median wall ratio
+FLAT_TARGET = 1.05
+FLAT_TARGET_SIZES = (1000, 3000)
 MIN_ROUNDS = 15
-STARTS = ("plain", "venv", "shell", "exec")
+STARTS = ("plain", "venv", "flat", "shell", "immutable", "exec")
+SHELLS = ("shell", "immutable")  # made by ``vsite env``
 #: The measured program: ``pass`` plus the one line ``spawn.Runner`` reads, from
 #: builtins only (``time`` is built in): CPU time, peak RSS (VmHWM), check 0.
 CODE = (
@@ -57,18 +64,30 @@ except ImportError:
     active = False
 print(active, sys.prefix, len(missing), len(cached), roots, *missing[:3], sep="\\t")
 """
-HEADLINE = ["N", "shell/plain", "shell/venv", "exec/plain", "exec/venv", "targets", ""]
+HEADLINE = [
+    "N",
+    "shell/plain",
+    "shell/venv",
+    "exec/plain",
+    "exec/venv",
+    "shell/flat",
+    "immutable/flat",
+    "issue 13 targets",
+    "",
+]
 
 
-def shell_of(ctx: Context, tree: Tree) -> tuple[Path, float]:
-    """``vsite env M -o DIR`` for the tree (made again every run); DIR and seconds."""
-    target = ctx.base / "frontdoor" / f"n{tree.n}"
+def shell_of(ctx: Context, tree: Tree, immutable: bool) -> tuple[Path, float]:
+    """``vsite env M -o DIR`` for the tree's manifest or its immutable one (made again
+    every run); DIR and seconds."""
+    manifest = tree.immutable_manifest if immutable else tree.manifest
+    target = ctx.base / "frontdoor" / (f"n{tree.n}-immutable" if immutable else f"n{tree.n}")
     started = time.perf_counter()
-    output([*ctx.vsite_cli, "env", str(tree.manifest), "-o", str(target)], ctx.cli_env, ctx.work)
+    output([*ctx.vsite_cli, "env", str(manifest), "-o", str(target)], ctx.cli_env, ctx.work)
     return target, time.perf_counter() - started
 
 
-def children(ctx: Context, tree: Tree, shell: Path, code: str) -> dict[str, Child]:
+def children(ctx: Context, tree: Tree, shells: dict[str, Path], code: str) -> dict[str, Child]:
     # clean_env already removed PYTHONDONTWRITEBYTECODE (this machine sets it): the
     # warm-up below writes the bytecode of the stdlib and of vsite's own modules.
     env = {k: v for k, v in ctx.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -76,14 +95,15 @@ def children(ctx: Context, tree: Tree, shell: Path, code: str) -> dict[str, Chil
     return {
         "plain": Child([ctx.python, "-c", code], env),
         "venv": Child([ctx.empty_python, "-c", code], env),
-        "shell": Child([str(shell / "bin" / "python"), "-c", code], env),
+        "flat": Child([str(venv_python(tree.flat_venv)), "-c", code], env),
+        **{name: Child([str(venv_python(d)), "-c", code], env) for name, d in shells.items()},
         "exec": Child(
             [*ctx.vsite_cli, "exec", str(tree.manifest), "--", "python", "-c", code], cli_env
         ),
     }
 
 
-def verify(ctx: Context, tree: Tree, shell: Path) -> list[list[str]]:
+def verify(ctx: Context, tree: Tree, shells: dict[str, Path]) -> list[list[str]]:
     """Each start once, untimed: the site where it belongs, bytecode for every module.
 
     Roots on ``sys.path`` are reported (and listed as a miss), not fatal: the site
@@ -92,14 +112,15 @@ def verify(ctx: Context, tree: Tree, shell: Path) -> list[list[str]]:
     rows = []
     envs = os.path.join(ctx.env["VSITE_DIR"], "envs", "")
     code = VERIFY.format(package=package_name(0), roots=os.path.join(tree.roots_dir, ""))
-    for name, child in children(ctx, tree, shell, code).items():
+    prefixes = {"flat": tree.flat_venv, **shells}
+    for name, child in children(ctx, tree, shells, code).items():
         active, prefix, missing, cached, roots, *examples = (
             output(child.argv, child.env, ctx.work).strip().split("\t")
         )
-        want = name in ("shell", "exec")
+        want = name not in ("plain", "venv")  # the package: vsite's site, or flat's copy
         if (active == "True") != want:
             raise RuntimeError(f"N={tree.n} {name}: site active {active}, expected {want}")
-        if (name == "shell" and Path(prefix) != shell) or (
+        if (name in prefixes and Path(prefix) != prefixes[name]) or (
             name == "exec" and not prefix.startswith(envs)
         ):
             raise RuntimeError(f"N={tree.n} {name}: sys.prefix {prefix} is not its shell")
@@ -134,8 +155,8 @@ def is_vsite(module: str) -> bool:
     return module == "vsite" or module.startswith(("vsite.", "_vsite"))
 
 
-def import_costs(ctx: Context, n: int, shell: Path) -> list[str]:
-    """The shell's imports (one run): vsite's own, the rest only the shell imports, and
+def import_costs(ctx: Context, n: int, name: str, shell: Path) -> list[str]:
+    """A shell's imports (one run): vsite's own, the rest only the shell imports, and
     the self times of ``site`` (the boot runs inside it, from the ``.pth``) and of the
     ``sitecustomize`` lookup, each beside the empty venv's."""
     ours = importtime(str(shell / "bin" / "python"), ctx)
@@ -151,6 +172,7 @@ def import_costs(ctx: Context, n: int, shell: Path) -> list[str]:
 
     return [
         str(n),
+        name,
         f"{len(own)}: {sum(own.values()) / 1000:.2f}",
         f"{len(extra)}: {sum(extra.values()) / 1000:.2f}"
         + (f" ({', '.join(f'`{m}`' for m in sorted(extra))})" if extra else ""),
@@ -168,52 +190,67 @@ def run(ctx: Context) -> None:
     linked = set()
     for n in ctx.sizes:
         tree = ctx.trees[n]
-        shell, seconds = shell_of(ctx, tree)
-        made.append(f"N={n} {seconds:.2f} s")
-        linked.add(os.path.realpath(shell / "bin" / "python"))
-        kids = children(ctx, tree, shell, CODE)
+        shells = {}
+        for name in SHELLS:
+            shells[name], seconds = shell_of(ctx, tree, immutable=name == "immutable")
+            made.append(f"N={n} {name} {seconds:.2f} s")
+            linked.add(os.path.realpath(shells[name] / "bin" / "python"))
+        kids = children(ctx, tree, shells, CODE)
         for child in kids.values():  # warm-up: bytecode, exec's cached shell, the index
             ctx.runner.run(child)
-        checks += verify(ctx, tree, shell)
-        imports.append(import_costs(ctx, n, shell))
+        checks += verify(ctx, tree, shells)
+        imports += [import_costs(ctx, n, name, shell) for name, shell in shells.items()]
         res = rounds_of(ctx.runner, kids, rounds, "0")
         rows.append(headline_row(ctx, n, res))
         details.append(detail_row(n, res))
-        ctx.log(f"front door N={n}: shell/venv {rows[-1][2]}, exec/venv {rows[-1][4]}")
+        if n in FLAT_TARGET_SIZES:
+            ctx.target(
+                "front door: immutable `env/bin/python` / flat",
+                n,
+                ratios(res["immutable"], res["flat"]),
+                FLAT_TARGET,
+                f"≤ {FLAT_TARGET:.2f}",
+            )
+        ctx.log(f"front door N={n}: shell/venv {rows[-1][2]}, immutable/flat {rows[-1][6]}")
     ctx.console += console_table(HEADLINE, rows)
     ctx.report += [
         "## Front door: `env/bin/python -c pass` and `vsite exec M -- python -c pass`",
         "",
-        "Whole-process wall time of four starts of one program, side by side, "
+        "Whole-process wall time of six starts of one program, side by side, "
         f"{rounds} rounds (order rotating); median (min-max) of per-round ratios. "
         f"**plain**: the base interpreter `{ctx.python}` (with whatever its own "
-        "site-packages holds); **venv**: its empty `venv --without-pip`; **shell**: "
+        "site-packages holds); **venv**: its empty `venv --without-pip`; **flat**: the "
+        "tree's flat venv (the union of the roots in its site-packages); **shell**: "
         "`DIR/bin/python` of `vsite env M -o DIR` for the tree's manifest (links "
-        f"`{', '.join(sorted(linked))}`; its `.pth` boots the site); **exec**: "
+        f"`{', '.join(sorted(linked))}`; its `.pth` boots the site); **immutable**: the "
+        'same for the tree\'s `manifest-immutable.json` (`"immutable": true`); **exec**: '
         f"`{' '.join(ctx.vsite_cli)} "
         "exec M -- python ...`, `python` found on `PATH` (exec's cached shell first). "
         "The program is `pass` plus one report line from builtins (`time.process_time()`, "
         "VmHWM from `/proc/self/status`). Bytecode on (`PYTHONDONTWRITEBYTECODE` removed), "
         "written by a warm-up run; warm index. Targets (issue 13), checked against venv: "
         f"shell ≤ {SHELL_TARGETS[10]:.2f} at N=10, ≤ {SHELL_TARGETS[1000]:.2f} at "
-        f"N=1000; exec ≤ {EXEC_TARGET:.1f}. Load average before / after: {load_before} / "
-        f"{load_average()}.",
+        f"N=1000; exec ≤ {EXEC_TARGET:.1f}. Issue 15's (in the Targets table): immutable "
+        f"≤ {FLAT_TARGET:.2f} x flat at N = 1,000 and 3,000. Load average before / after: "
+        f"{load_before} / {load_average()}.",
         "",
         *table(HEADLINE, rows),
         "",
         *table(
             [
                 "N",
-                "ms plain / venv / shell / exec",
+                f"ms {' / '.join(STARTS)}",
                 "cpu shell/venv",
                 "cpu exec/venv",
                 "cpu shell/plain",
+                "cpu immutable/flat",
                 "RSS shell-venv MiB",
+                "RSS immutable-flat MiB",
             ],
             details,
         ),
         "",
-        "`-X importtime` of the shell's `python -c pass` beside the empty venv's (one run "
+        "`-X importtime` of each shell's `python -c pass` beside the empty venv's (one run "
         "each, after the warm-up, not timed; self times, ms): vsite's own modules "
         "(`vsite*`, `_vsite*`: count, sum), the modules the shell imports that the venv "
         "does not, `site` (the boot's own work runs inside it, from the `.pth`), the "
@@ -223,6 +260,7 @@ def run(ctx: Context) -> None:
         *table(
             [
                 "N",
+                "shell",
                 "vsite modules",
                 "others only in shell",
                 "`site` shell / venv",
@@ -234,8 +272,9 @@ def run(ctx: Context) -> None:
         ),
         "",
         "Each start checked once per N (untimed, after the warm-up): the site active "
-        "(`import benchpkg_0000`) in shell and exec only, `sys.prefix` (shell: its DIR; "
-        "exec: its cached shell under `VSITE_DIR/envs`), every loaded module with a "
+        "(`import benchpkg_0000`) in all but plain and venv, `sys.prefix` (a shell: its "
+        "DIR; flat: its venv; exec: its cached shell under `VSITE_DIR/envs`), every "
+        "loaded module with a "
         "`__cached__` has its bytecode on disk (else the run fails), and how many of the "
         "tree's roots are on `sys.path` (vsite's finder resolves them; a root there is "
         f"listed as a miss). `vsite env` took {', '.join(made)}.",
@@ -264,6 +303,8 @@ def headline_row(ctx: Context, n: int, res: dict[str, list[Sample]]) -> list[str
         shell_venv.fmt(),
         ratios(res["exec"], res["plain"]).fmt(),
         exec_venv.fmt(),
+        ratios(res["shell"], res["flat"]).fmt(),
+        ratios(res["immutable"], res["flat"]).fmt(),
         (f"≤ {target:.2f} / " if target is not None else "- / ") + f"≤ {EXEC_TARGET:.1f}",
         "MISS" if missed else "ok",
     ]
@@ -276,5 +317,7 @@ def detail_row(n: int, res: dict[str, list[Sample]]) -> list[str]:
         ratios(res["shell"], res["venv"], "cpu").fmt(),
         ratios(res["exec"], res["venv"], "cpu").fmt(),
         ratios(res["shell"], res["plain"], "cpu").fmt(),
+        ratios(res["immutable"], res["flat"], "cpu").fmt(),
         differences_mib(res["shell"], res["venv"]).fmt(1),
+        differences_mib(res["immutable"], res["flat"]).fmt(1),
     ]

@@ -63,8 +63,10 @@ def run(ctx: Context) -> None:
     ctx.report += [
         f"## Persistent index reader: marshal vs json vs pickle (N={n} index)",
         "",
-        "Same fields (the vsite index-cache tuple; json stores tuples as lists and "
-        "bytes fields as strings). In-process: `loads` only, rounds rotating. Fresh "
+        "Same fields: the index's roots, top-level names with their holders, root "
+        "mtimes, distributions, `.pth` files and native names, as plain tuples, lists "
+        "and dicts (json stores tuples as lists; vsite's own file is sectioned, its "
+        "records marshalled). In-process: `loads` only, rounds rotating. Fresh "
         "process: `import <reader>` + read the file + `loads`, in a child.",
         "",
         *table(

@@ -6,13 +6,9 @@ import _thread
 import os
 import sys
 
-from vsite._fs import mtime_ns
-from vsite.errors import ActivationError, VsiteError
 from vsite.finder.meta_finder import DistributionFinder
 from vsite.finder.path_hook import PathHook, SiteFinder
 from vsite.finder.union import Registry, UnionDir
-from vsite.index import SiteIndex, build_index
-from vsite.manifest import Manifest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,6 +16,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from vsite.finder.after_import import AfterImport
+    from vsite.index import SiteIndex
+    from vsite.manifest import Manifest
     from vsite.native.farm import Farm
 
 __all__ = ["Handle", "activate", "activate_with_overlay", "active", "deactivate"]
@@ -33,10 +31,7 @@ _active: Handle | None = None
 class Handle:
     """An active virtual site: what was installed, so it can be taken out again."""
 
-    def __init__(
-        self, manifest: Manifest, index: SiteIndex, farm: Farm | None, overlay: str | None = None
-    ) -> None:
-        self.manifest = manifest
+    def __init__(self, index: SiteIndex, farm: Farm | None, overlay: str | None = None) -> None:
         self.index = index
         self.farm = farm
         # An environment's own site-packages (pip install, pip install -e .): it ranks
@@ -44,7 +39,7 @@ class Handle:
         self.overlay = overlay
         # The farm is the site's sys.path entry (code that globs sys.path for
         # nvidia/*/lib finds it there); without native code, a path nothing is at.
-        self.site_path = farm.path if farm is not None else _site_path(manifest)
+        self.site_path = farm.path if farm is not None else _site_path(index)
         self.path_hook: PathHook | None = None
         self.meta_finder: DistributionFinder | None = None
         self._added_path: list[str] = []
@@ -54,7 +49,12 @@ class Handle:
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
-        return f"<vsite.Handle {self.manifest.source!r} {state}, {len(self.roots)} roots>"
+        return f"<vsite.Handle {self.index.source!r} {state}, {len(self.roots)} roots>"
+
+    @property
+    def manifest(self) -> Manifest:
+        """The active manifest (decoded on first use: a start needs only its path)."""
+        return self.index.manifest
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -81,28 +81,25 @@ class Handle:
     def _install(self) -> None:
         registry = Registry()
         index = self.index
-        portions, entries, mtimes, pinned = index.roots, index.entries, index.mtimes, {}
+        portions, entries, pinned = index.roots, index.entries, {}
+        farm_mtime = None
         if self.farm is not None:
             # Staged names resolve to the farm only: one more portion, pinned to them.
             farm_number = len(portions)
             portions = (*portions, self.farm.path)
-            mtimes = (*mtimes, mtime_ns(self.farm.path))
-            pinned = {
-                name: [(farm_number, entries[name][0][1])]
-                for name in self.farm.plan.staged
-                if name in entries
-            }
-            entries = {**entries, **pinned}
-        union = UnionDir(portions, registry, entries, mtimes, pinned)
+            from vsite._fs import mtime_ns
+
+            farm_mtime = mtime_ns(self.farm.path)
+            for name in self.farm.plan.staged:
+                holders = entries.get(name)
+                if holders:
+                    pinned[name] = [(farm_number, holders[0][1])]
+        union = UnionDir(portions, registry, entries, _Mtimes(index, farm_mtime), pinned)
         site = SiteFinder(self.site_path, union)
-        owned = frozenset((*index.roots, *(() if self.farm is None else (self.farm.path,))))
+        owned = (*index.roots, *(() if self.farm is None else (self.farm.path,)))
         self.path_hook = PathHook(site, registry, owned)
         self.meta_finder = DistributionFinder(
-            self.site_path,
-            list(self.index.dists.values()),
-            self.index.dists,
-            index.roots,
-            overlay=self.overlay,
+            self.site_path, self.index.dists, index.roots, overlay=self.overlay
         )
         before_path = list(sys.path)
         before_meta = list(sys.meta_path)
@@ -114,13 +111,14 @@ class Handle:
         sys.meta_path.insert(_metadata_position(), self.meta_finder)
         self._patch_getsitepackages()
         self._watch_imports()
-        from vsite.store_holds import hold
+        if index.held:
+            from vsite.store_holds import hold
 
-        hold(index.roots)  # vsite store gc keeps what this process uses
+            hold(index.held)  # vsite store gc keeps what this process uses
         if self.index.pth:  # most sites have none: not even the module is loaded
             from vsite.pth import run_pth_files
 
-            run_pth_files(self.index.pth, self.site_path, self.manifest)
+            run_pth_files(self.index.pth, self.site_path, lambda: self.manifest)
         if "pkg_resources" in sys.modules or "pip._vendor.pkg_resources" in sys.modules:
             # imported before: show it the site now
             from vsite.finder.pkg_resources_support import attach_imported
@@ -149,7 +147,7 @@ class Handle:
         """Adapt sysconfig and pip when (if ever) the program imports them."""
         from vsite.finder.after_import import AfterImport
 
-        roots, source = self.index.roots, self.manifest.source
+        roots, source = self.index.roots, self.index.source
         # pip's pkg_resources backend (before 3.11) locates the site's distributions at
         # its sys.path entry (the farm): guarded like the roots.
         guarded = (*roots, self.site_path)
@@ -189,7 +187,7 @@ class Handle:
         original = getattr(site, "getsitepackages", None)
         if original is None:
             return
-        ours = [self.site_path, *self.index.roots]
+        site_path, roots = self.site_path, self.index.roots
         # site.addsitepackages() itself adds what this lists with addsitedir(): when it
         # runs after activation (an environment's .pth activates from inside its venv
         # step, and site.main() calls it again), the roots must not become sys.path
@@ -200,7 +198,7 @@ class Handle:
             found = list(original(prefixes))
             if sys._getframe(1).f_code is own_caller:
                 return found
-            found += [path for path in ours if path not in found]
+            found += [path for path in (site_path, *roots) if path not in found]
             return found
 
         getsitepackages.__wrapped__ = original  # type: ignore[attr-defined]
@@ -266,24 +264,28 @@ def activate_with_overlay(
     on ``sys.path``) ranked before the site: its modules by ``sys.path`` order, its
     distributions by hiding the site's of the same name (environment shells)."""
     global _active
-    if isinstance(manifest, Manifest):
-        index = build_index(manifest)
-    else:
+    if isinstance(manifest, (str, os.PathLike)):
         from vsite.index_cache import load_or_build
 
         index = load_or_build(os.path.abspath(os.fspath(manifest)))
-    loaded = index.manifest
+    else:
+        from vsite.index import build_index
+
+        index = build_index(manifest)
+    source = index.source
     with _lock:
         if _active is not None:
-            if _active.manifest == loaded:
+            if _active.index.same_manifest(index):
                 _active._reattach()
                 return _active
+            from vsite.errors import ActivationError
+
             raise ActivationError(
-                f"another manifest is active ({_active.manifest.source}); deactivate it first",
-                manifest=loaded.source,
+                f"another manifest is active ({_active.index.source}); deactivate it first",
+                manifest=source,
             )
         farm = _farm_for(index, link)
-        handle = Handle(loaded, index, farm, overlay)
+        handle = Handle(index, farm, overlay)
         snapshot = (
             list(sys.path),
             list(sys.meta_path),
@@ -299,15 +301,30 @@ def activate_with_overlay(
             sys.path[:], sys.meta_path[:], sys.path_hooks[:] = snapshot[:3]
             sys.path_importer_cache.clear()
             sys.path_importer_cache.update(snapshot[3])
+            from vsite.errors import ActivationError, VsiteError
+
             if isinstance(exc, VsiteError):
                 raise
             if isinstance(exc, Exception):
-                raise ActivationError(
-                    f"activation failed: {exc!r}", manifest=loaded.source
-                ) from exc
+                raise ActivationError(f"activation failed: {exc!r}", manifest=source) from exc
             raise
         _active = handle
         return handle
+
+
+class _Mtimes:
+    """The roots' mtimes when the index was built (and the farm's), decoded only when
+    ``importlib.invalidate_caches()`` first asks whether they changed."""
+
+    __slots__ = ("farm", "index")
+
+    def __init__(self, index: SiteIndex, farm: int | None) -> None:
+        self.index = index
+        self.farm = farm
+
+    def __call__(self) -> tuple[int, ...]:
+        mtimes = tuple(self.index.mtimes)
+        return mtimes if self.farm is None else (*mtimes, self.farm)
 
 
 def deactivate(*, purge: bool = False) -> None:
@@ -344,7 +361,7 @@ def _farm_for(index: SiteIndex, link: str | None) -> Farm | None:
     return ensure_farm(plan, state_dir("farms"))
 
 
-def _site_path(manifest: Manifest) -> str:
+def _site_path(index: SiteIndex) -> str:
     """The virtual site's sys.path entry: a path nothing is at.
 
     importlib.metadata and pkg_resources read every sys.path entry from disk, so it
@@ -353,16 +370,16 @@ def _site_path(manifest: Manifest) -> str:
     """
     from vsite._paths import short_hash, state_dir
 
-    if os.path.isabs(manifest.source):
+    if os.path.isabs(index.source):
         # Named after the manifest file: a short text, hashed without loading zlib
         # (the boot path always has a file).
-        number = short_hash(manifest.source)
+        number = short_hash(index.source)
     else:
         # A manifest made in code may have no file: its roots name it, and thousands of
         # root paths are too long for a hash in pure Python.
         import zlib
 
-        key = "\0".join(root.path for root in manifest.roots)
+        key = "\0".join(root.path for root in index.manifest.roots)
         number = zlib.crc32(key.encode("utf-8", "surrogateescape"))
     try:
         base = state_dir()

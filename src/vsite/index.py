@@ -10,6 +10,8 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from vsite.manifest import Manifest, Root
     from vsite.scan import RootScan
 
@@ -31,13 +33,19 @@ class DroppedRoot:
 
 
 class SiteIndex:
-    """The union of the used roots, in manifest order."""
+    """The union of the used roots, in manifest order.
+
+    Built here from the roots, or read from an index file
+    (:class:`vsite.index_cache.MappedIndex`, whose ``entries`` and ``dists`` answer one
+    name at a time).
+    """
 
     __slots__ = (
         "cache_file",
         "dists",
         "dropped",
         "entries",
+        "held",
         "identity",
         "manifest",
         "mtimes",
@@ -51,9 +59,9 @@ class SiteIndex:
         self,
         manifest: Manifest,
         roots: tuple[str, ...],
-        entries: dict[str, list[tuple[int, bool]]],
+        entries: Mapping[str, list[tuple[int, bool]]],
         mtimes: tuple[int, ...],
-        dists: dict[str, str],
+        dists: Mapping[str, str],
         pth: list[tuple[str, str]],
         dropped: list[DroppedRoot],
         native: tuple[str, ...] = (),
@@ -69,6 +77,23 @@ class SiteIndex:
         self.plans: dict[str, tuple[object, ...]] = {}  # link mode -> farm plan data
         self.cache_file: str | None = None  # where this index persists, if anywhere
         self.identity: bytes | None = None  # the roots' identity, taken before the scan
+        # The vsite store entries among the roots: held for this process's lifetime.
+        self.held: tuple[str, ...] = _store_entries(roots)
+
+    @property
+    def source(self) -> str:
+        """The manifest file's path ("<memory>" for one made in code)."""
+        return self.manifest.source
+
+    def same_manifest(self, other: SiteIndex) -> bool:
+        """Whether ``other`` is the index of the same manifest."""
+        return self.manifest == other.manifest
+
+
+def _store_entries(roots: tuple[str, ...]) -> tuple[str, ...]:
+    from vsite.store_holds import store_entry
+
+    return tuple(entry for entry in map(store_entry, roots) if entry is not None)
 
 
 def scan_roots(manifest: Manifest) -> list[RootScan]:

@@ -1,37 +1,69 @@
-"""The persistent index: built once, reused by later processes while the roots hold still.
+"""The persistent index: built once, then read by every later start in O(1) of the roots.
 
-A cache entry is keyed by the manifest file's path and exact bytes, and verified by the
-identity (inode, mtime) of every root: N stats instead of N directory scans, and no JSON
-parse on a warm start. A root's own mtime is the one to watch: installing, upgrading,
-reinstalling or removing a distribution in it adds, removes or renames top-level
-entries (the ``*.dist-info`` name carries the version), which changes the root
-directory's mtime; replacing the root changes its inode. What lies deeper (submodules)
-is resolved by the stdlib's FileFinder at import time, not read from the index. The
-identity is taken BEFORE the roots are scanned, so a root changed during the scan
-leaves a cache entry that the next process rejects. Entries are written
-to a temporary file and renamed into place, so concurrent writers are safe; ``marshal``
-is the reader (the fastest in the stdlib for plain containers: see bench/).
+Where it lives: ``STATE/index/<hash>-<manifest name>.vsix`` (private to the user), or
+``MANIFEST.vsite-index`` beside the manifest (written by ``vsite index`` for build systems:
+trusted on the manifest's bytes alone, no root looked at).
 
-An index written next to the manifest by ``vsite index`` (``MANIFEST.vsite-index``) is
-for build systems whose roots are immutable: it is trusted on the manifest bytes alone.
+**Freshness contract.** What a start notices, and what it costs:
+
+- The manifest edited (its exact bytes are compared) or read from another path: another
+  index is built. Cost: reading the manifest, which every start does.
+- Immutable roots, i.e. roots in a vsite store (``.../wheels/<sha256>/site-packages``:
+  content-addressed, read-only, verified by ``vsite install``) and roots the manifest
+  declares ``"immutable"``: nothing. Declaring a root immutable promises that what is
+  at its path never changes while the manifest's bytes stay the same: a build that
+  replaces such a root writes a new manifest (or runs ``vsite index`` again).
+- Every other ("verified") root: one ``stat`` per root, its inode and mtime, compared
+  with what they were just before the index was built (taken before the scan, so a
+  root changed during the scan is caught by the next start). This catches a root
+  added, removed or replaced (inode) and a top-level entry added, removed or renamed
+  in it (the root's mtime): installing, upgrading or removing a distribution. A
+  ``stat`` costs a system call per root, the only cost that grows with the roots.
+- Not caught: changes below a root's top level (``Q/`` gaining an ``__init__.py``, a
+  module added inside a package). The index needs none of them: only top-level names
+  are read from it; below, the stdlib's FileFinder (and vsite's union of split
+  directories) looks at the disk at import time, as in a flat site. The one exception
+  is native-code detection: a shared object appearing deeper in an existing package,
+  with no top-level change, is not staged into the farm until the index is rebuilt
+  (the root's mtime changes, the manifest changes, or ``vsite index``).
+
+**The file.** Little-endian u32 fields; read as untrusted input: every offset is checked
+against the file's size and every record's shape is checked when it is decoded; any
+inconsistency means the file is rebuilt (at start) or the index is rebuilt in process
+(for a record decoded later). Layout::
+
+    magic "vsite-ix", u32 format, u32 file size, u32 eager size, u32 section count,
+    then (u32 offset, u32 length) per section, then the sections:
+    eager (one read at start): source, content, core, roots, verify, identity
+    lazy (read when first used): names, dists, order, mtimes, dropped
+
+``names`` and ``dists`` are hash tables (a prime number of buckets; a key's bucket is
+its UTF-8 bytes as an integer modulo that prime, the same in every process and
+version): a lookup reads its bucket and decodes the few records there with
+``marshal``, so a start decodes nothing per name and a lookup costs the same at 10 or
+10,000 roots. Names are grouped by their stem (the part before the first dot): the
+union asks for ``tail``, ``tail.py``, ``tail.cpython-...so`` in a row, which one
+bucket answers. Files are written to a temporary name and renamed into place.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+from _collections_abc import Mapping
 
-from vsite._fs import write_atomic
-from vsite._record import Record
-from vsite.index import DroppedRoot, SiteIndex
-from vsite.manifest import Manifest, Root, read_manifest_bytes
+from vsite.index import SiteIndex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
+
+    from vsite.index import DroppedRoot
+    from vsite.manifest import Manifest, Root
 
 __all__ = [
     "SIDECAR_SUFFIX",
+    "MappedIndex",
     "encode",
     "load",
     "load_or_build",
@@ -41,44 +73,19 @@ __all__ = [
     "sweep_temporaries",
 ]
 
-_FORMAT = 5  # 5: identity of the roots only, taken before the scan
+_MAGIC = b"vsite-ix"
+_FORMAT = 6  # 6: sectioned, hashed tables read lazily; immutable roots unverified
 SIDECAR_SUFFIX = ".vsite-index"
+_SECTIONS = ("source", "content", "core", "roots", "verify", "identity")
+_LAZY = ("names", "dists", "order", "mtimes", "dropped")
+_HEADER = len(_MAGIC) + 16
+_TABLE_AT = _HEADER
+_COUNT = len(_SECTIONS) + len(_LAZY)
+_FIRST_SECTION = _HEADER + 8 * _COUNT
 
-# Root's constructor parameters, in its order: a cached root is Root(*these values).
-_ROOT_FIELDS = ("path", "pointer", "name", "version")
 
-
-class _Entry(Record):
-    """One cache file: marshalled as the plain tuple of these fields, in this order."""
-
-    __slots__ = _fields = (
-        "format",
-        "source",
-        "content",
-        "manifest_roots",
-        "roots",
-        "entries",
-        "mtimes",
-        "identity",
-        "dists",
-        "pth",
-        "dropped",
-        "native",
-        "plans",
-    )
-    format: int
-    source: str  # the manifest file's path
-    content: bytes  # ... and its exact bytes
-    manifest_roots: tuple[tuple[str, str, str | None, str | None], ...]  # _ROOT_FIELDS
-    roots: tuple[str, ...]
-    entries: dict[str, list[tuple[int, bool]]]
-    mtimes: tuple[int, ...]
-    identity: bytes
-    dists: dict[str, str]
-    pth: tuple[tuple[str, str], ...]
-    dropped: tuple[tuple[str, str, str], ...]  # (root pointer, dist, winner)
-    native: tuple[str, ...]
-    plans: dict[str, tuple[object, ...]]
+#: What a damaged index file raises inside this module (never beyond it).
+CorruptIndex = ValueError
 
 
 def sidecar_path(manifest_source: str) -> str:
@@ -87,24 +94,26 @@ def sidecar_path(manifest_source: str) -> str:
 
 def load_or_build(source: str) -> SiteIndex:
     """The index for the manifest file at ``source`` (absolute), from cache when valid."""
+    from vsite.manifest import read_manifest_bytes
+
     content = read_manifest_bytes(source)
-    sidecar = _read(sidecar_path(source))
-    if sidecar is not None:
-        index = _decode(sidecar, source, content, verify=False)
-        if index is not None:
-            return index
+    index = _open(sidecar_path(source), source, content, verify=False)
+    if index is not None:
+        return index
     cache_file = _cache_file(source)
     if cache_file is not None:
-        data = _read(cache_file)
-        if data is not None:
-            index = _decode(data, source, content, verify=True)
-            if index is not None:
-                index.cache_file = cache_file
-                return index
+        index = _open(cache_file, source, content, verify=True)
+        if index is not None:
+            return index
+    return _build(source, content, cache_file)
+
+
+def _build(source: str, content: bytes, cache_file: str | None) -> SiteIndex:
     from vsite.index import build_index
+    from vsite.manifest import Manifest
 
     manifest = Manifest.from_bytes(content, source)
-    identity = _identity_bytes(manifest.roots)
+    identity = _identity_bytes(_verified_paths(manifest.roots))
     index = build_index(manifest)
     index.identity = identity
     if cache_file is not None:
@@ -121,14 +130,20 @@ def remember_plan(index: SiteIndex, mode: str, plan: tuple[object, ...]) -> None
 
 
 def load(source: str, data: bytes, *, verify: bool = True) -> SiteIndex | None:
-    """Decode a cached index for manifest ``source``; None when stale or foreign."""
+    """Decode index file bytes ``data`` for manifest ``source``; None when stale or
+    foreign (for tools and tests: a start reads the file itself, in parts)."""
     with open(source, "rb") as stream:
         content = stream.read()
-    return _decode(data, source, content, verify=verify)
+    try:
+        return _decode(_Reader(data), source, content, verify=verify)
+    except CorruptIndex:
+        return None
 
 
 def store(index: SiteIndex, path: str) -> None:
     """Write ``index`` to ``path`` atomically; a failure to cache is never an error."""
+    from vsite._fs import write_atomic
+
     try:
         # An explicit mode: under umask 0 a plain open() would make it world-writable.
         write_atomic(path, encode(index), 0o644)
@@ -136,77 +151,535 @@ def store(index: SiteIndex, path: str) -> None:
         pass
 
 
+# -- writing ---------------------------------------------------------------------------
+
+
 def encode(index: SiteIndex) -> bytes:
+    """The index file of ``index`` (see the module's docstring for the layout)."""
     manifest = index.manifest
-    entry = _Entry(
-        format=_FORMAT,
-        source=manifest.source,
-        content=manifest.content,
-        manifest_roots=tuple(
-            tuple([getattr(root, name) for name in _ROOT_FIELDS]) for root in manifest.roots
-        ),
-        roots=index.roots,
-        entries=index.entries,
-        mtimes=index.mtimes,
-        identity=index.identity if index.identity is not None else _identity_bytes(manifest.roots),
-        dists=index.dists,
-        pth=tuple(index.pth),
-        dropped=tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped),
-        native=index.native,
-        plans=index.plans,
+    verified = _verified_paths(manifest.roots)
+    identity = index.identity if index.identity is not None else _identity_bytes(verified)
+    core = (
+        tuple(index.pth),
+        tuple(index.native),
+        dict(index.plans),
+        tuple(index.held),
+        manifest.system_site_packages,
     )
-    return marshal.dumps(entry.as_tuple())
+    groups: dict[str, dict[str, list[tuple[int, bool]]]] = {}
+    for name, holders in index.entries.items():
+        groups.setdefault(_stem(name), {})[name] = list(holders)
+    dists = dict(index.dists)
+    sections = [
+        _text(manifest.source),
+        manifest.content,
+        marshal.dumps(core),
+        _text("\0".join(index.roots)),
+        _text("\0".join(verified)),
+        identity,
+        _table(groups),
+        _table(dists),
+        marshal.dumps(tuple(dists.items())),
+        marshal.dumps(tuple(index.mtimes)),
+        marshal.dumps(tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped)),
+    ]
+    table = bytearray()
+    offset = _FIRST_SECTION
+    for data in sections:
+        table += _u32(offset) + _u32(len(data))
+        offset += len(data)
+    eager = _FIRST_SECTION + sum(len(data) for data in sections[: len(_SECTIONS)])
+    header = _MAGIC + _u32(_FORMAT) + _u32(offset) + _u32(eager) + _u32(_COUNT)
+    return b"".join([header, bytes(table), *sections])
 
 
-def _decode(data: bytes, source: str, content: bytes, *, verify: bool) -> SiteIndex | None:
+def _table(records: Mapping[str, object]) -> bytes:
+    """A hash table: u32 bucket count, u32 offset per bucket and one past the last
+    (from the table's start), then each bucket's records as one marshalled dict."""
+    count = _prime_at_least(2 * len(records) + 3)  # mostly empty buckets: misses read nothing
+    buckets: list[dict[str, object]] = [{} for _ in range(count)]
+    for key, value in records.items():
+        buckets[_bucket(key, count)][key] = value
+    blobs = [marshal.dumps(bucket) if bucket else b"" for bucket in buckets]
+    offsets = bytearray(_u32(count))
+    position = 4 + 4 * (count + 1)
+    for blob in blobs:
+        offsets += _u32(position)
+        position += len(blob)
+    offsets += _u32(position)
+    return bytes(offsets) + b"".join(blobs)
+
+
+def _prime_at_least(number: int) -> int:
+    candidate = number | 1
+    while any(candidate % d == 0 for d in range(3, int(candidate**0.5) + 1, 2)):
+        candidate += 2
+    return candidate
+
+
+def _u32(value: int) -> bytes:
+    return value.to_bytes(4, "little")
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _bucket(key: str, count: int) -> int:
+    """A key's bucket: stable across processes and Python versions (``hash`` is not)."""
+    return int.from_bytes(key.encode("utf-8", "surrogateescape"), "little") % count
+
+
+def _stem(name: str) -> str:
+    return name.partition(".")[0]
+
+
+class _Reader:
+    """The sections of one index file: bounds-checked, the lazy ones read on demand."""
+
+    __slots__ = ("data", "path", "sections", "size")
+
+    def __init__(self, data: bytes, path: str | None = None, size: int | None = None) -> None:
+        if len(data) < _FIRST_SECTION or data[: len(_MAGIC)] != _MAGIC:
+            raise CorruptIndex("not an index file")
+        fields = [_read_u32(data, len(_MAGIC) + 4 * i) for i in range(4)]
+        file_format, total, eager, count = fields
+        if file_format != _FORMAT or count != _COUNT:
+            raise CorruptIndex("another format")
+        if (size if size is not None else len(data)) != total or eager > total:
+            raise CorruptIndex("truncated or overlong")
+        sections = []
+        for number in range(count):
+            offset = _read_u32(data, _TABLE_AT + 8 * number)
+            length = _read_u32(data, _TABLE_AT + 8 * number + 4)
+            end = offset + length
+            limit = eager if number < len(_SECTIONS) else total
+            if offset < _FIRST_SECTION or end > limit:
+                raise CorruptIndex(f"section {number} out of bounds")
+            sections.append((offset, end))
+        self.data = data  # the eager part: header, table and the first sections
+        self.path = path  # where the lazy sections are read from, None: all is in data
+        self.sections = sections
+        self.size = total
+
+    def eager(self, number: int) -> bytes:
+        start, end = self.sections[number]
+        return self.data[start:end]
+
+    def lazy(self, name: str) -> bytes:
+        start, end = self.sections[len(_SECTIONS) + _LAZY.index(name)]
+        if self.path is None:
+            return self.data[start:end]
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise CorruptIndex(f"cannot reopen: {exc}") from None
+        try:
+            # The file may have been replaced since the start read it (a rename by a
+            # process that rebuilt it): its header must be the one the start read.
+            if os.pread(fd, _FIRST_SECTION, 0) != self.data[:_FIRST_SECTION]:
+                raise CorruptIndex("replaced since the start read it")
+            data = os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+        if len(data) != end - start:
+            raise CorruptIndex("truncated")
+        return data
+
+
+def _read_u32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 4], "little")
+
+
+def _open(path: str, source: str, content: bytes, *, verify: bool) -> MappedIndex | None:
+    """The index in file ``path`` when it is intact and still describes the roots."""
     try:
-        entry = _Entry.from_tuple(marshal.loads(data))
-    except (ValueError, EOFError, TypeError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
         return None
-    if entry is None or entry.format != _FORMAT:
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, 65536)
+        if len(data) >= _FIRST_SECTION and size <= 0xFFFFFFFF:
+            eager = _read_u32(data, len(_MAGIC) + 8)
+            if len(data) < eager <= size:
+                data += os.pread(fd, eager - len(data), len(data))
+        index = _decode(_Reader(data, path, size), source, content, verify=verify)
+    except (OSError, CorruptIndex):
         return None
-    # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
-    if entry.content != content or entry.source != source:
-        return None
-    manifest_roots = [Root(*raw) for raw in entry.manifest_roots]
-    if verify and _identity_bytes(manifest_roots) != entry.identity:
-        return None
-    manifest = Manifest(source, manifest_roots, content)
-    by_pointer = {root.pointer: root for root in manifest_roots}
-    index = SiteIndex(
-        manifest,
-        roots=entry.roots,
-        entries=entry.entries,
-        mtimes=entry.mtimes,
-        dists=entry.dists,
-        pth=list(entry.pth),
-        dropped=[DroppedRoot(by_pointer[p], dist, winner) for p, dist, winner in entry.dropped],
-        native=entry.native,
-    )
-    index.plans = entry.plans
-    index.identity = entry.identity
+    finally:
+        os.close(fd)
+    if index is not None and verify:
+        index.cache_file = path
     return index
 
 
-def _identity_bytes(roots: Sequence[Root]) -> bytes:
-    """The identity as one bytes object: decoding one object beats decoding N tuples.
+def _decode(reader: _Reader, source: str, content: bytes, *, verify: bool) -> MappedIndex | None:
+    """Check and decode the eager part; None when the file is of another manifest or
+    its roots changed; CorruptIndex when it is damaged."""
+    # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
+    if reader.eager(1) != content or reader.eager(0) != _text(source):
+        return None
+    if verify:
+        verified = _split(reader.eager(4))
+        if _identity_bytes(verified) != reader.eager(5):
+            return None
+    try:
+        core = marshal.loads(reader.eager(2))
+        pth, native, plans, held, system_site = core
+        roots = tuple(_split(reader.eager(3)))
+    except (ValueError, EOFError, TypeError, MemoryError):
+        raise CorruptIndex("core") from None
+    if not (
+        _strings(held)
+        and _strings(native)
+        and type(plans) is dict
+        and type(system_site) is bool
+        and type(pth) is tuple
+        and all(type(p) is tuple and len(p) == 2 and _strings(p) for p in pth)
+    ):
+        raise CorruptIndex("core")
+    return MappedIndex(
+        reader,
+        source,
+        content,
+        system_site,
+        roots=roots,
+        pth=list(pth),
+        native=native,
+        plans=plans,
+        held=held,
+        identity=reader.eager(5),
+    )
+
+
+def _split(data: bytes) -> list[str]:
+    return data.decode("utf-8", "surrogateescape").split("\0") if data else []
+
+
+def _strings(values: object) -> bool:
+    return type(values) is tuple and all(type(v) is str for v in values)
+
+
+class MappedIndex(SiteIndex):
+    """A :class:`SiteIndex` read from an index file.
+
+    What a start needs is decoded at once (roots, ``.pth`` files, native names, farm
+    plans); ``entries`` and ``dists`` are lazy mappings answering one name at a time;
+    ``manifest``, ``mtimes`` and ``dropped`` are decoded on first use.
+    """
+
+    __slots__ = ("_content", "_reader", "_rebuilt", "_source", "_system_site", "_tables")
+
+    def __init__(
+        self,
+        reader: _Reader,
+        source: str,
+        content: bytes,
+        system_site: bool,
+        *,
+        roots: tuple[str, ...],
+        pth: list[tuple[str, str]],
+        native: tuple[str, ...],
+        plans: dict[str, tuple[object, ...]],
+        held: tuple[str, ...],
+        identity: bytes,
+    ) -> None:
+        self._reader = reader
+        self._source = source
+        self._content = content
+        self._system_site = system_site
+        self._rebuilt: SiteIndex | None = None
+        self._tables: dict[str, bytes] = {}  # hash table sections read so far
+        self.roots = roots
+        self.pth = pth
+        self.native = native
+        self.plans = plans
+        self.held = held
+        self.identity = identity
+        self.cache_file = None
+        self.entries = _NameTable(self, len(roots))
+        self.dists = _DistTable(self)
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def same_manifest(self, other: SiteIndex) -> bool:
+        if isinstance(other, MappedIndex):
+            return (self._source, self._content) == (other._source, other._content)
+        return super().same_manifest(other)
+
+    def __getattr__(self, name: str) -> object:
+        # Called only for the slots left unset: the parts decoded on first use.
+        if name == "manifest":
+            value: object = self._manifest()
+        elif name == "mtimes":
+            value = self._lazy("mtimes", lambda v: _ints(v, len(self.roots)), "mtimes")
+        elif name == "dropped":
+            value = self._dropped()
+        else:
+            raise AttributeError(name)
+        object.__setattr__(self, name, value)
+        return value
+
+    def _manifest(self) -> Manifest:
+        from vsite.manifest import Manifest
+
+        return Manifest.from_bytes(self._content, self._source)
+
+    def _dropped(self) -> list[DroppedRoot]:
+        from vsite.index import DroppedRoot
+
+        triples = self._lazy("dropped", _triples, "dropped")
+        if isinstance(triples, list):  # the rebuilt index's
+            return triples
+        assert isinstance(triples, tuple)
+        by_pointer = {root.pointer: root for root in self.manifest.roots}
+        try:
+            return [DroppedRoot(by_pointer[p], dist, winner) for p, dist, winner in triples]
+        except KeyError:
+            return list(self.rebuilt().dropped)
+
+    def _lazy(self, section: str, check: Callable[[object], bool], fallback: str) -> object:
+        """Section ``section`` decoded and checked; the rebuilt index's ``fallback``
+        attribute when the file does not hold what it should."""
+        try:
+            value = marshal.loads(self._reader.lazy(section))
+        except (ValueError, EOFError, TypeError, MemoryError, CorruptIndex):
+            value = None
+        if value is None or not check(value):
+            return getattr(self.rebuilt(), fallback)
+        return value
+
+    def bucket(self, section: str, key: str) -> dict[str, object] | None:
+        """The records of ``key``'s bucket in hash table ``section``; None when the file
+        is damaged (the caller then asks :meth:`rebuilt`)."""
+        data = self.table(section)
+        if data is None:
+            return None
+        count = _read_u32(data, 0)
+        at = 4 + 4 * _bucket(key, count)
+        start, end = _read_u32(data, at), _read_u32(data, at + 4)
+        if start == end:
+            return {}
+        if not 4 + 4 * (count + 1) <= start < end <= len(data):
+            return None
+        try:
+            records = marshal.loads(data[start:end])
+        except (ValueError, EOFError, TypeError, MemoryError):
+            return None
+        return records if type(records) is dict else None
+
+    def table(self, section: str) -> bytes | None:
+        """Hash table ``section``, read on first use; None when damaged."""
+        data = self._tables.get(section)
+        if data is None:
+            try:
+                data = self._reader.lazy(section)
+            except CorruptIndex:
+                return None
+            if len(data) < 8 or len(data) < 4 + 4 * (_read_u32(data, 0) + 1):
+                return None
+            self._tables[section] = data
+        return data
+
+    def order(self) -> tuple[tuple[str, str], ...]:
+        pairs = self._lazy("order", _pairs, "dists")
+        if isinstance(pairs, dict):  # rebuilt
+            return tuple(pairs.items())
+        return pairs  # type: ignore[return-value]
+
+    def rebuilt(self) -> SiteIndex:
+        """The index built anew from the roots, for a damaged file (which it replaces).
+
+        Its roots must be the ones this start activated: answers from another set of
+        roots would not fit the site already in place.
+        """
+        if self._rebuilt is None:
+            rebuilt = _build(self._source, self._content, self.cache_file)
+            if rebuilt.roots != self.roots:
+                raise ImportError(
+                    f"vsite: the index file {self.cache_file or self._reader.path} was damaged "
+                    "and the roots changed since this process started; restart it"
+                )
+            self._rebuilt = rebuilt
+        return self._rebuilt
+
+
+class _NameTable(Mapping[str, "list[tuple[int, bool]]"]):
+    """``SiteIndex.entries`` of a mapped index: top-level name -> [(root, is dir)]."""
+
+    __slots__ = ("_index", "_memo", "_roots")
+
+    def __init__(self, index: MappedIndex, roots: int) -> None:
+        self._index = index
+        self._roots = roots
+        self._memo: dict[str, dict[str, list[tuple[int, bool]]]] = {}
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        stem = name.partition(".")[0]
+        group = self._memo.get(stem)
+        if group is None:
+            group = self._group(stem)
+        return group.get(name, default)
+
+    def _group(self, stem: str) -> dict[str, list[tuple[int, bool]]]:
+        records = self._index.bucket("names", stem)
+        group = None if records is None else records.get(stem, {})
+        if not _holders_by_name(group, self._roots, stem):
+            rebuilt = self._index.rebuilt().entries
+            group = {name: rebuilt[name] for name in rebuilt if _stem(name) == stem}
+        self._memo[stem] = group  # type: ignore[assignment]
+        return group  # type: ignore[return-value]
+
+    def __getitem__(self, name: str) -> list[tuple[int, bool]]:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found  # type: ignore[return-value]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def _all(self) -> dict[str, list[tuple[int, bool]]]:
+        every: dict[str, list[tuple[int, bool]]] = {}
+        data = self._index.table("names")
+        if data is None:
+            return dict(self._index.rebuilt().entries)
+        count = _read_u32(data, 0)
+        for number in range(count):
+            start, end = _read_u32(data, 4 + 4 * number), _read_u32(data, 8 + 4 * number)
+            if start == end:
+                continue
+            try:
+                records = marshal.loads(data[start:end])
+            except (ValueError, EOFError, TypeError, MemoryError):
+                return dict(self._index.rebuilt().entries)
+            for stem in records if type(records) is dict else ():
+                every.update(self.get_group(stem))
+        return every
+
+    def get_group(self, stem: str) -> dict[str, list[tuple[int, bool]]]:
+        group = self._memo.get(stem)
+        return group if group is not None else self._group(stem)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class _DistTable(Mapping[str, str]):
+    """``SiteIndex.dists`` of a mapped index: canonical name -> dist-info path, iterated
+    in site order."""
+
+    __slots__ = ("_index", "_ordered")
+
+    def __init__(self, index: MappedIndex) -> None:
+        self._index = index
+        self._ordered: dict[str, str] | None = None
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        if self._ordered is not None:
+            return self._ordered.get(name, default)
+        records = self._index.bucket("dists", name)
+        if records is None:
+            return self._index.rebuilt().dists.get(name, default)
+        found = records.get(name)
+        if found is None:
+            return default
+        if type(found) is not str:
+            return self._index.rebuilt().dists.get(name, default)
+        return found
+
+    def __getitem__(self, name: str) -> str:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found  # type: ignore[return-value]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def ordered(self) -> dict[str, str]:
+        if self._ordered is None:
+            self._ordered = dict(self._index.order())
+        return self._ordered
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ordered())
+
+    def __len__(self) -> int:
+        return len(self.ordered())
+
+
+def _holders_by_name(group: object, roots: int, stem: str) -> bool:
+    if type(group) is not dict:
+        return False
+    for name, holders in group.items():
+        if type(name) is not str or _stem(name) != stem or type(holders) is not list:
+            return False
+        for holder in holders:
+            if not (
+                type(holder) is tuple
+                and len(holder) == 2
+                and type(holder[0]) is int
+                and 0 <= holder[0] < roots
+                and type(holder[1]) is bool
+            ):
+                return False
+    return True
+
+
+def _ints(value: object, count: int) -> bool:
+    return type(value) is tuple and len(value) == count and all(type(v) is int for v in value)
+
+
+def _pairs(value: object) -> bool:
+    return type(value) is tuple and all(
+        type(v) is tuple and len(v) == 2 and _strings(v) for v in value
+    )
+
+
+def _triples(value: object) -> bool:
+    return type(value) is tuple and all(
+        type(v) is tuple and len(v) == 3 and _strings(v) for v in value
+    )
+
+
+# -- identity of the verified roots -------------------------------------------------------
+
+
+def _verified_paths(roots: Sequence[Root]) -> list[str]:
+    """The manifest's roots (dropped ones too) that a start must look at: all but the
+    immutable ones."""
+    from vsite.store_holds import store_entry
+
+    return [root.path for root in roots if not root.immutable and store_entry(root.path) is None]
+
+
+def _identity_bytes(paths: Sequence[str]) -> bytes:
+    """(inode, mtime) of every path as one bytes object: one comparison at start.
 
     marshal version 2 writes no back-references, so equal identities give equal bytes.
     """
-    return marshal.dumps(_identity(roots), 2)
-
-
-def _identity(roots: Sequence[Root]) -> tuple[tuple[int, int], ...]:
-    """(inode, mtime) of every manifest root, dropped ones too."""
     found = []
-    for root in roots:
+    for path in paths:
         try:
-            st = os.stat(root.path)
+            st = os.stat(path)
         except OSError:
             found.append((-1, -1))
         else:
             found.append((st.st_ino, st.st_mtime_ns))
-    return tuple(found)
+    return marshal.dumps(tuple(found), 2)
+
+
+# -- housekeeping ---------------------------------------------------------------------------
 
 
 def sweep_temporaries(older_than: float = 60.0) -> int:
@@ -245,12 +718,4 @@ def _cache_file(source: str) -> str | None:
     from vsite._paths import short_hash
 
     key = short_hash(source)
-    return os.path.join(base, f"{key:08x}-{os.path.basename(source)[:40]}.marshal")
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as stream:
-            return stream.read()
-    except OSError:
-        return None
+    return os.path.join(base, f"{key:08x}-{os.path.basename(source)[:40]}.vsix")

@@ -13,14 +13,20 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "Manifest", "Root", "read_manifest_bytes"]
 
 SCHEMA_VERSION = 1
-_TOP_KEYS = frozenset({"vsite", "roots", "system-site-packages"})
-_ROOT_KEYS = frozenset({"path", "name", "version"})
+_TOP_KEYS = frozenset({"vsite", "roots", "system-site-packages", "immutable"})
+_ROOT_KEYS = frozenset({"path", "name", "version", "immutable"})
 
 
 class Root:
-    """One root of a manifest: an absolute directory path plus optional hints."""
+    """One root of a manifest: an absolute directory path plus optional hints.
 
-    __slots__ = ("name", "path", "pointer", "version")
+    ``immutable`` (key ``"immutable"`` of the root or of the whole manifest): the root
+    is replaced, never edited (a build output), so a start never looks at it to see
+    whether the persistent index still describes it. Roots in a vsite store are
+    immutable whatever the manifest says (see :mod:`vsite.index_cache`).
+    """
+
+    __slots__ = ("immutable", "name", "path", "pointer", "version")
 
     def __init__(
         self,
@@ -28,15 +34,19 @@ class Root:
         pointer: str,
         name: str | None = None,
         version: str | None = None,
+        immutable: bool = False,
     ) -> None:
         self.path = path
         self.pointer = pointer
         self.name = name
         self.version = version
+        self.immutable = immutable
 
     def __repr__(self) -> str:
+        flag = ", immutable=True" if self.immutable else ""
         return (
-            f"Root({self.path!r}, {self.pointer!r}, name={self.name!r}, version={self.version!r})"
+            f"Root({self.path!r}, {self.pointer!r}, name={self.name!r}, "
+            f"version={self.version!r}{flag})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -47,8 +57,8 @@ class Root:
     def __hash__(self) -> int:
         return hash(self._key())
 
-    def _key(self) -> tuple[str, str, str | None, str | None]:
-        return (self.path, self.pointer, self.name, self.version)
+    def _key(self) -> tuple[str, str, str | None, str | None, bool]:
+        return (self.path, self.pointer, self.name, self.version, self.immutable)
 
 
 class Manifest:
@@ -134,6 +144,11 @@ class Manifest:
         if not isinstance(system_site, bool):
             wrong = f"expected true or false, got {_kind(system_site)}"
             problems.append(Problem(wrong, "/system-site-packages"))
+        immutable = data.get("immutable", False)
+        if not isinstance(immutable, bool):
+            problems.append(
+                Problem(f"expected true or false, got {_kind(immutable)}", "/immutable")
+            )
         base = os.path.dirname(source)
         raw_roots = data.get("roots")
         if "roots" not in data:
@@ -148,6 +163,8 @@ class Manifest:
                 root = _parse_root(entry, f"/roots/{number}", base, problems)
                 if root is None:
                     continue
+                if immutable is True:
+                    root.immutable = True
                 earlier = seen.get(root.path)
                 if earlier is not None:
                     problems.append(Problem(f"duplicate of {earlier}", root.pointer, root.path))
@@ -191,6 +208,7 @@ def read_manifest_bytes(source: str) -> bytes:
 
 def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem]) -> Root | None:
     name = version = None
+    immutable = False
     if isinstance(entry, str):
         raw_path: object = entry
     elif isinstance(entry, dict):
@@ -208,6 +226,11 @@ def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem])
                 )
         name = entry.get("name") if isinstance(entry.get("name"), str) else None
         version = entry.get("version") if isinstance(entry.get("version"), str) else None
+        immutable = entry.get("immutable", False)
+        if not isinstance(immutable, bool):
+            wrong = f"'immutable' must be true or false, got {_kind(immutable)}"
+            problems.append(Problem(wrong, f"{pointer}/immutable"))
+            immutable = False
     else:
         problems.append(Problem(f"root must be a string or an object, got {_kind(entry)}", pointer))
         return None
@@ -223,7 +246,7 @@ def _parse_root(entry: object, pointer: str, base: str, problems: list[Problem])
         problems.append(Problem("root path cannot be encoded as a file name", pointer))
         return None
     path = os.path.normpath(os.path.join(base, os.path.expanduser(raw_path)))
-    return Root(path, pointer, name, version)
+    return Root(path, pointer, name, version, immutable)
 
 
 def _nested_roots(roots: list[Root], problems: list[Problem]) -> None:

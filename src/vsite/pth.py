@@ -21,7 +21,7 @@ from vsite._compat.py312_dot_pth import skips_dot_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from vsite.manifest import Manifest
 
@@ -31,7 +31,7 @@ __all__ = ["run_pth_files", "skips_dot_files"]
 def run_pth_files(
     pth: Sequence[tuple[str, str]],
     site_path: str | None = None,
-    manifest: Manifest | None = None,
+    manifest: Manifest | Callable[[], Manifest] | None = None,
 ) -> None:
     """Process ``(file name, root)`` pairs, already in site order, like ``addsitedir``.
 
@@ -131,11 +131,17 @@ def _known_paths(site: object) -> set[str]:
 
 
 def _undecodable(
-    root: str, name: str, exc: UnicodeDecodeError, manifest: Manifest | None
+    root: str,
+    name: str,
+    exc: UnicodeDecodeError,
+    manifest: Manifest | Callable[[], Manifest] | None,
 ) -> Exception:
     import os
 
     from vsite.errors import ActivationError
+
+    if callable(manifest):  # decoded only now, for the message: starts never need it
+        manifest = manifest()
 
     pointer = None
     if manifest is not None:

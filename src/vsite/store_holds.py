@@ -35,10 +35,10 @@ def store_entry(root: str) -> str | None:
     return None
 
 
-def hold(roots: Sequence[str]) -> str | None:
-    """Hold the store entries among ``roots`` for this process's lifetime; the hold
-    file, or None when there are none (or no safe state directory to keep it in)."""
-    entries = [entry for entry in map(store_entry, roots) if entry is not None]
+def hold(entries: Sequence[str]) -> str | None:
+    """Hold the store ``entries`` (see :func:`store_entry`) for this process's lifetime;
+    the hold file, or None when there are none (or no safe state directory to keep it
+    in)."""
     if not entries:
         return None
     key = 0
@@ -56,7 +56,7 @@ def hold(roots: Sequence[str]) -> str | None:
     if path in _held:
         return path
     try:
-        fd = _open(path, entries)
+        fd = _open(path, list(entries))
         import fcntl
 
         fcntl.flock(fd, fcntl.LOCK_SH)

@@ -114,7 +114,7 @@ POINTS: dict[str, Point] = {
     ),
     # The manifest written; the environment's index being cached in VSITE_DIR.
     "index": Point(
-        "around(os, 'replace', STAGE, when=lambda s, d, *a, **k: str(d).endswith('.marshal'))",
+        "around(os, 'replace', STAGE, when=lambda s, d, *a, **k: str(d).endswith('.vsix'))",
         manifest_written=True,
     ),
     # The environment: what the previous make wrote is removed, the venv not made again.

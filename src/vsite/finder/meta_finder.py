@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 
-from vsite._names import canonicalize
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,20 +24,20 @@ _PKG_RESOURCES = frozenset({"pkg_resources", "pip._vendor.pkg_resources"})
 class DistributionFinder:
     """``find_distributions`` over the site's dist-info directories."""
 
-    __slots__ = ("_shadowed", "by_name", "ordered", "overlay", "roots", "site_path")
+    __slots__ = ("_shadowed", "by_name", "overlay", "roots", "site_path")
 
     def __init__(
         self,
         site_path: str,
-        ordered: Sequence[str],
         by_name: Mapping[str, str],
         roots: Sequence[str] = (),
         *,
         overlay: str | None = None,
     ) -> None:
         self.site_path = site_path
-        self.ordered = tuple(ordered)  # dist-info paths in site order
-        self.by_name = by_name  # canonical name -> dist-info path
+        # canonical name -> dist-info path, iterated in site order; the index's
+        # mapping, which answers one name without decoding them all.
+        self.by_name = by_name
         self.roots = tuple(roots)  # the directories the site's entry stands for
         # An environment's own site-packages, ranked first: the site's distributions of
         # the names it holds are hidden (pip upgraded them there, as in a venv).
@@ -48,6 +46,11 @@ class DistributionFinder:
 
     def __repr__(self) -> str:
         return f"vsite.DistributionFinder({self.site_path!r})"
+
+    @property
+    def ordered(self) -> tuple[str, ...]:
+        """Every dist-info path, in site order."""
+        return tuple(self.by_name.values())
 
     def find_spec(
         self,
@@ -81,6 +84,8 @@ class DistributionFinder:
                 hidden = {self.by_name[n] for n in shadowed if n in self.by_name}
                 found = [path for path in self.ordered if path not in hidden]
         else:
+            from vsite._names import canonicalize
+
             wanted = canonicalize(name)
             hit = None if wanted in shadowed else self.by_name.get(wanted)
             found = (hit,) if hit is not None else ()
@@ -103,6 +108,8 @@ class DistributionFinder:
         except OSError:
             return frozenset()
         if mtime != self._shadowed[0]:
+            from vsite._names import canonicalize
+
             names = frozenset(
                 canonicalize(entry.rpartition(".")[0].rpartition("-")[0] or entry)
                 for entry in os.listdir(self.overlay)

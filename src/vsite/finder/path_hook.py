@@ -14,7 +14,7 @@ from vsite._machinery import FileFinder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
@@ -74,12 +74,20 @@ class PathHook:
     ``__path__`` entry, a ``.pth`` line's path) is found by a stock FileFinder.
     """
 
-    __slots__ = ("owned", "registry", "site")
+    __slots__ = ("_owned", "registry", "site")
 
-    def __init__(self, site: SiteFinder, registry: Registry, owned: frozenset[str]) -> None:
+    def __init__(self, site: SiteFinder, registry: Registry, owned: Sequence[str]) -> None:
         self.site = site
         self.registry = registry
-        self.owned = owned
+        self._owned: Sequence[str] | frozenset[str] = owned
+
+    @property
+    def owned(self) -> frozenset[str]:
+        """The roots and the farm, as a set made on first use (not at every start)."""
+        owned = self._owned
+        if not isinstance(owned, frozenset):
+            owned = self._owned = frozenset(owned)
+        return owned
 
     def __repr__(self) -> str:
         return f"vsite.PathHook({self.site.path!r})"

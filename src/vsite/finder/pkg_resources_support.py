@@ -247,7 +247,7 @@ def _site_namespace(
     tail = name.rpartition(".")[2]
     portions = [
         os.path.join(union.portions[number], tail)
-        for number, is_dir in union.entries().get(tail, ())
+        for number, is_dir in union.holders(tail)
         if is_dir
     ]
     missing = _missing(portions, module)

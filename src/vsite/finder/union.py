@@ -24,7 +24,7 @@ from vsite.finder.bytecode import CachingSourceLoader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Mapping
     from importlib.abc import FileLoader, Loader
     from typing import Any
 
@@ -74,8 +74,8 @@ class UnionDir:
         self,
         portions: tuple[str, ...],
         registry: Registry,
-        entries: dict[str, list[tuple[int, bool]]] | None = None,
-        mtimes: tuple[int, ...] | None = None,
+        entries: Mapping[str, list[tuple[int, bool]]] | None = None,
+        mtimes: tuple[int, ...] | Callable[[], tuple[int, ...]] | None = None,
         pinned: dict[str, list[tuple[int, bool]]] | None = None,
     ) -> None:
         self.portions = portions
@@ -89,11 +89,22 @@ class UnionDir:
 
     # -- listing ---------------------------------------------------------------
 
-    def entries(self) -> dict[str, list[tuple[int, bool]]]:
+    def entries(self) -> Mapping[str, list[tuple[int, bool]]]:
+        """Every name of the union (``pinned`` included): what listings iterate."""
+        entries = self._listing()
+        return {**entries, **self.pinned} if self.pinned else entries
+
+    def holders(self, name: str) -> list[tuple[int, bool]]:
+        """[(portion, is a directory)] of the portions holding ``name``: one lookup."""
+        found = self.pinned.get(name) if self.pinned else None
+        if found is None:
+            found = self._listing().get(name)
+        return found or []
+
+    def _listing(self) -> Mapping[str, list[tuple[int, bool]]]:
         entries = self._entries
         if entries is None:
             entries, mtimes = _scan_portions(self.portions)
-            entries.update(self.pinned)
             self._entries, self._mtimes = entries, mtimes
         return entries
 
@@ -101,8 +112,11 @@ class UnionDir:
         """Forget listings of portions whose directory changed since they were read."""
         if self._entries is None:
             return
+        mtimes = self._mtimes
+        if callable(mtimes):  # the index's, decoded only now
+            mtimes = self._mtimes = mtimes()
         current = tuple(mtime_ns(path) for path in self.portions)
-        if current != self._mtimes:
+        if current != mtimes:
             self._entries = None
             self._children.clear()
 
@@ -116,15 +130,14 @@ class UnionDir:
         entry by entry. ``None`` means one entry stands for the whole union.
         """
         tail = fullname.rpartition(".")[2]
-        entries = self.entries()
-        holders = entries.get(tail)
-        dirs = [number for number, is_dir in holders if is_dir] if holders else []
+        holders = self.holders
+        dirs = [number for number, is_dir in holders(tail) if is_dir]
         if dirs:
             spec = self._package_spec(fullname, tail, dirs)
             if spec is not None:
                 return spec
         for suffix, loader_class in LOADERS:
-            for number, is_dir in entries.get(tail + suffix, ()):
+            for number, is_dir in holders(tail + suffix):
                 if not is_dir:
                     path = os.path.join(self.portions[number], tail + suffix)
                     if not os.path.isfile(path):
