@@ -35,9 +35,9 @@ class Builds:
         self.count = 0
         real = vsite.index.build_index
 
-        def counting(manifest: object) -> SiteIndex:
+        def counting(manifest: object, *args: object) -> SiteIndex:
             self.count += 1
-            return real(manifest)  # type: ignore[arg-type]
+            return real(manifest, *args)  # type: ignore[arg-type]
 
         monkeypatch.setattr(vsite.index, "build_index", counting)
 

@@ -117,6 +117,7 @@ def test_boot_without_a_manifest_activates_nothing_and_still_chains(
     user = write_tree(tmp_path / "user", {"sitecustomize.py": "import sys; sys.CHAINED = True\n"})
     code = (
         "import json, sys; print(json.dumps([getattr(sys, 'CHAINED', False), "
+        "'vsite.activation' in sys.modules and "
         "sys.modules['vsite.activation'].active() is not None, sys.path]))"
     )
     env = child_env(PYTHONPATH=os.pathsep.join([BOOT_DIR, os.fspath(user)]))

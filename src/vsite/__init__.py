@@ -10,9 +10,11 @@ PYTEST_DONT_REWRITE: the boot hook imports vsite before pytest marks its plugin'
 package for assertion rewriting; this marker keeps pytest from warning about that.
 """
 
-from vsite.activation import Handle, activate, deactivate
-from vsite.errors import ActivationError, FarmError, ManifestError, RootError, VsiteError
-from vsite.manifest import Manifest
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vsite.activation import Handle, activate, deactivate
+    from vsite.errors import ActivationError, FarmError, ManifestError, RootError, VsiteError
+    from vsite.manifest import Manifest
 
 __all__ = [
     "ActivationError",
@@ -28,3 +30,33 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+#: Where each public name lives: imported on first use (PEP 562), so an interpreter
+#: start that activates a site loads only the modules activation needs.
+_PUBLIC = {
+    "Handle": "vsite.activation",
+    "activate": "vsite.activation",
+    "deactivate": "vsite.activation",
+    "ActivationError": "vsite.errors",
+    "FarmError": "vsite.errors",
+    "ManifestError": "vsite.errors",
+    "RootError": "vsite.errors",
+    "VsiteError": "vsite.errors",
+    "Manifest": "vsite.manifest",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vsite' has no attribute {name!r}")
+    import sys
+
+    __import__(module)
+    value = getattr(sys.modules[module], name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import stat
 
-from vsite.errors import FarmError
-
 __all__ = [
     "ENV_DIR",
     "candidate_bases",
@@ -55,6 +53,13 @@ def candidate_bases() -> list[str]:
     return unique
 
 
+def _farm_error(message: str, root: str | None = None) -> OSError:
+    """A FarmError (an OSError); its module is loaded only when there is one to raise."""
+    from vsite.errors import FarmError
+
+    return FarmError(message, root=root)
+
+
 def ensure_private_dir(path: str) -> None:
     """Create ``path`` mode 0700 if absent; raise FarmError unless it is safe to use."""
     try:
@@ -62,7 +67,7 @@ def ensure_private_dir(path: str) -> None:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise FarmError(f"cannot create {path}: {exc.strerror or exc}", root=None) from None
+        raise _farm_error(f"cannot create {path}: {exc.strerror or exc}", root=None) from None
     check_private_dir(path)
 
 
@@ -71,13 +76,13 @@ def check_private_dir(path: str) -> None:
     nobody else can write; FileNotFoundError when there is nothing at ``path``."""
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
-        raise FarmError(f"refusing {path}: it is a symlink")
+        raise _farm_error(f"refusing {path}: it is a symlink")
     if not stat.S_ISDIR(st.st_mode):
-        raise FarmError(f"refusing {path}: not a directory")
+        raise _farm_error(f"refusing {path}: not a directory")
     if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        raise FarmError(f"refusing {path}: owned by uid {st.st_uid}, not {os.geteuid()}")
+        raise _farm_error(f"refusing {path}: owned by uid {st.st_uid}, not {os.geteuid()}")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise FarmError(f"refusing {path}: writable by group or others")
+        raise _farm_error(f"refusing {path}: writable by group or others")
 
 
 def short_hash(text: str) -> int:
@@ -104,13 +109,13 @@ def state_dir(*parts: str) -> str:
             try:
                 os.makedirs(os.path.dirname(candidate), exist_ok=True)
                 ensure_private_dir(candidate)
-            except (FarmError, OSError) as exc:
+            except OSError as exc:  # FarmError is one
                 refused.append(str(exc))
                 continue
             base = candidate
             break
         if base is None:
-            raise FarmError("no safe per-user directory for vsite: " + "; ".join(refused))
+            raise _farm_error("no safe per-user directory for vsite: " + "; ".join(refused))
         _cached = (candidates, base)
     else:
         ensure_private_dir(base)  # re-made if something cleaned the temp dir since

@@ -57,11 +57,14 @@ def activate_from_shell(manifest: str, site_packages: str | None = None) -> None
 
 def _activate(manifest: str, overlay: str | None = None) -> None:
     from vsite.activation import activate_with_overlay
-    from vsite.errors import VsiteError, one_line
 
     try:
         activate_with_overlay(manifest, link=None, overlay=overlay)
-    except VsiteError as exc:
+    except Exception as exc:
+        from vsite.errors import VsiteError, one_line  # only now: a start has no error
+
+        if not isinstance(exc, VsiteError):
+            raise
         sys.stderr.write(f"vsite: error: cannot activate the virtual site: {one_line(exc)}\n")
         sys.stderr.flush()
         os._exit(2)

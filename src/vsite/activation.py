@@ -7,15 +7,15 @@ import os
 import sys
 
 from vsite.finder.meta_finder import DistributionFinder
-from vsite.finder.path_hook import PathHook, SiteFinder
-from vsite.finder.union import Registry, UnionDir
+from vsite.finder.path_hook import PathHook, Registry, SiteFinder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
     from types import ModuleType
 
     from vsite.finder.after_import import AfterImport
+    from vsite.finder.union import UnionDir
     from vsite.index import SiteIndex
     from vsite.manifest import Manifest
     from vsite.native.farm import Farm
@@ -94,7 +94,7 @@ class Handle:
                 holders = entries.get(name)
                 if holders:
                     pinned[name] = [(farm_number, holders[0][1])]
-        union = UnionDir(portions, registry, entries, _Mtimes(index, farm_mtime), pinned)
+        union = _UnionOfRoots(portions, registry, entries, _Mtimes(index, farm_mtime), pinned)
         site = SiteFinder(self.site_path, union)
         owned = (*index.roots, *(() if self.farm is None else (self.farm.path,)))
         self.path_hook = PathHook(site, registry, owned)
@@ -310,6 +310,34 @@ def activate_with_overlay(
             raise
         _active = handle
         return handle
+
+
+class _UnionOfRoots:
+    """Makes the site's :class:`UnionDir` when a lookup first needs it."""
+
+    __slots__ = ("args", "entries")
+
+    def __init__(
+        self,
+        portions: tuple[str, ...],
+        registry: Registry,
+        entries: Mapping[str, list[tuple[int, bool]]],
+        mtimes: _Mtimes,
+        pinned: dict[str, list[tuple[int, bool]]],
+    ) -> None:
+        self.entries = entries
+        self.args = (portions, registry, entries, mtimes, pinned)
+
+    def __call__(self) -> UnionDir:
+        from vsite.finder.union import UnionDir
+
+        return UnionDir(*self.args)
+
+    def may_hold(self, name: str) -> bool:
+        """False when no root holds anything named ``name`` (any suffix): the index
+        answers without the union (pinned names are in it too)."""
+        group = getattr(self.entries, "get_group", None)
+        return group is None or bool(group(name))
 
 
 class _Mtimes:

@@ -96,8 +96,11 @@ def _store_entries(roots: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(entry for entry in map(store_entry, roots) if entry is not None)
 
 
-def scan_roots(manifest: Manifest) -> list[RootScan]:
-    """Scan every root of ``manifest``; RootError lists every unusable root at once."""
+def scan_roots(manifest: Manifest, mtimes: Mapping[str, int] | None = None) -> list[RootScan]:
+    """Scan every root of ``manifest``; RootError lists every unusable root at once.
+
+    ``mtimes``: root path -> its mtime, where the caller has just stat'ed the roots.
+    """
     # Imported here: a warm start (persistent index) never scans.
     from vsite.errors import Problem, RootError
     from vsite.scan import scan_root
@@ -106,7 +109,7 @@ def scan_roots(manifest: Manifest) -> list[RootScan]:
     problems: list[Problem] = []
     for root in manifest.roots:
         try:
-            scans.append(scan_root(root.path))
+            scans.append(scan_root(root.path, None if mtimes is None else mtimes.get(root.path)))
         except FileNotFoundError:
             problems.append(Problem("root does not exist", root.pointer, root.path))
         except NotADirectoryError:
@@ -127,11 +130,14 @@ def scan_roots(manifest: Manifest) -> list[RootScan]:
     return scans
 
 
-def build_index(manifest: Manifest) -> SiteIndex:
-    """Scan and merge ``manifest``'s roots; a root repeating a distribution is dropped."""
+def build_index(manifest: Manifest, mtimes: Mapping[str, int] | None = None) -> SiteIndex:
+    """Scan and merge ``manifest``'s roots; a root repeating a distribution is dropped.
+
+    ``mtimes``: root path -> its mtime, where the caller has just stat'ed the roots.
+    """
     from vsite.native.detect import native_entries
 
-    scans = scan_roots(manifest)
+    scans = scan_roots(manifest, mtimes)
     owner: dict[str, str] = {}  # canonical dist name -> root path that provides it
     dists: dict[str, str] = {}
     dropped: list[DroppedRoot] = []

@@ -94,9 +94,13 @@ def sidecar_path(manifest_source: str) -> str:
 
 def load_or_build(source: str) -> SiteIndex:
     """The index for the manifest file at ``source`` (absolute), from cache when valid."""
-    from vsite.manifest import read_manifest_bytes
+    try:
+        with open(source, "rb") as stream:
+            content = stream.read()
+    except (OSError, ValueError):  # the manifest module says why, in one line
+        from vsite.manifest import read_manifest_bytes
 
-    content = read_manifest_bytes(source)
+        content = read_manifest_bytes(source)
     index = _open(sidecar_path(source), source, content, verify=False)
     if index is not None:
         return index
@@ -113,9 +117,15 @@ def _build(source: str, content: bytes, cache_file: str | None) -> SiteIndex:
     from vsite.manifest import Manifest
 
     manifest = Manifest.from_bytes(content, source)
-    identity = _identity_bytes(_verified_paths(manifest.roots))
-    index = build_index(manifest)
-    index.identity = identity
+    # Every root's identity, taken before the scan (a root changed during the scan is
+    # caught by the next start); the scan reuses the mtimes instead of a second stat.
+    identities = {root.path: _identity(root.path) for root in manifest.roots}
+    verified = _verified_paths(manifest.roots)
+    mtimes = {
+        path: int.from_bytes(found[8:], "little", signed=True) for path, found in identities.items()
+    }
+    index = build_index(manifest, mtimes)
+    index.identity = b"".join([identities[path] for path in verified])
     if cache_file is not None:
         index.cache_file = cache_file
         store(index, cache_file)
@@ -159,12 +169,15 @@ def encode(index: SiteIndex) -> bytes:
     manifest = index.manifest
     verified = _verified_paths(manifest.roots)
     identity = index.identity if index.identity is not None else _identity_bytes(verified)
+    # Most manifests verify exactly the roots in use: the file then lists them once.
+    verify_roots = verified == list(index.roots)
     core = (
         tuple(index.pth),
         tuple(index.native),
         dict(index.plans),
         tuple(index.held),
         manifest.system_site_packages,
+        verify_roots,
     )
     groups: dict[str, dict[str, list[tuple[int, bool]]]] = {}
     for name, holders in index.entries.items():
@@ -175,7 +188,7 @@ def encode(index: SiteIndex) -> bytes:
         manifest.content,
         marshal.dumps(core),
         _text("\0".join(index.roots)),
-        _text("\0".join(verified)),
+        b"" if verify_roots else _text("\0".join(verified)),
         identity,
         _table(groups),
         _table(dists),
@@ -197,15 +210,19 @@ def _table(records: Mapping[str, object]) -> bytes:
     """A hash table: u32 bucket count, u32 offset per bucket and one past the last
     (from the table's start), then each bucket's records as one marshalled dict."""
     count = _prime_at_least(2 * len(records) + 3)  # mostly empty buckets: misses read nothing
-    buckets: list[dict[str, object]] = [{} for _ in range(count)]
+    buckets: dict[int, dict[str, object]] = {}
     for key, value in records.items():
-        buckets[_bucket(key, count)][key] = value
-    blobs = [marshal.dumps(bucket) if bucket else b"" for bucket in buckets]
+        buckets.setdefault(_bucket(key, count), {})[key] = value
+    blobs = []
     offsets = bytearray(_u32(count))
     position = 4 + 4 * (count + 1)
-    for blob in blobs:
+    for number in range(count):
         offsets += _u32(position)
-        position += len(blob)
+        bucket = buckets.get(number)
+        if bucket is not None:
+            blob = marshal.dumps(bucket)
+            blobs.append(blob)
+            position += len(blob)
     offsets += _u32(position)
     return bytes(offsets) + b"".join(blobs)
 
@@ -323,16 +340,16 @@ def _decode(reader: _Reader, source: str, content: bytes, *, verify: bool) -> Ma
     # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
     if reader.eager(1) != content or reader.eager(0) != _text(source):
         return None
-    if verify:
-        verified = _split(reader.eager(4))
-        if _identity_bytes(verified) != reader.eager(5):
-            return None
     try:
         core = marshal.loads(reader.eager(2))
-        pth, native, plans, held, system_site = core
+        pth, native, plans, held, system_site, verify_roots = core
         roots = tuple(_split(reader.eager(3)))
     except (ValueError, EOFError, TypeError, MemoryError):
         raise CorruptIndex("core") from None
+    if verify and not _same_identity(
+        roots if verify_roots is True else _split(reader.eager(4)), reader.eager(5)
+    ):
+        return None
     if not (
         _strings(held)
         and _strings(native)
@@ -664,19 +681,33 @@ def _verified_paths(roots: Sequence[Root]) -> list[str]:
 
 
 def _identity_bytes(paths: Sequence[str]) -> bytes:
-    """(inode, mtime) of every path as one bytes object: one comparison at start.
+    """(inode, mtime) of every path, 16 bytes each; (-1, -1) for one that cannot be
+    stat'ed."""
+    return b"".join(map(_identity, paths))
 
-    marshal version 2 writes no back-references, so equal identities give equal bytes.
-    """
-    found = []
+
+def _identity(path: str) -> bytes:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _GONE
+    return st.st_ino.to_bytes(8, "little") + st.st_mtime_ns.to_bytes(8, "little", signed=True)
+
+
+_GONE = (-1).to_bytes(8, "little", signed=True) * 2
+
+
+def _same_identity(paths: Sequence[str], expected: bytes) -> bool:
+    """Whether every path still has its recorded identity: one ``stat`` a path, the
+    start's only cost that grows with the roots, stopping at the first difference."""
+    if len(expected) != 16 * len(paths):
+        return False
+    at = 0
     for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            found.append((-1, -1))
-        else:
-            found.append((st.st_ino, st.st_mtime_ns))
-    return marshal.dumps(tuple(found), 2)
+        if _identity(path) != expected[at : at + 16]:
+            return False
+        at += 16
+    return True
 
 
 # -- housekeeping ---------------------------------------------------------------------------

@@ -29,12 +29,16 @@ class RootScan:
         self.pth = pth  # .pth file names
 
 
-def scan_root(path: str) -> RootScan:
-    """List ``path`` once; OSError propagates for the caller to attribute."""
+def scan_root(path: str, mtime: int | None = None) -> RootScan:
+    """List ``path`` once; OSError propagates for the caller to attribute.
+
+    ``mtime``: the root's, when the caller has just taken it (saves a ``stat``).
+    """
     listing: dict[str, bool] = {}
     dists: list[tuple[str, str]] = []
     pth: list[str] = []
-    mtime = os.stat(path).st_mtime_ns
+    if mtime is None or mtime < 0:
+        mtime = os.stat(path).st_mtime_ns
     with os.scandir(path) as entries:
         for entry in entries:
             name = entry.name

@@ -28,9 +28,11 @@ _held: dict[str, int] = {}  # hold file -> the descriptor holding its shared loc
 
 def store_entry(root: str) -> str | None:
     """The store entry directory of ``root`` when it has a store root's shape."""
-    entry, name = os.path.split(root)
-    wheels, digest = os.path.split(entry)
-    if name == "site-packages" and len(digest) == 64 and os.path.basename(wheels) == "wheels":
+    entry, _, name = root.rpartition(os.sep)
+    if name != "site-packages":  # most roots: one string operation (index builds ask N)
+        return None
+    wheels, _, digest = entry.rpartition(os.sep)
+    if len(digest) == 64 and wheels.rpartition(os.sep)[2] == "wheels":
         return entry
     return None
 

@@ -10,33 +10,66 @@ from __future__ import annotations
 
 import os
 
-from vsite._machinery import FileFinder
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-    from importlib.machinery import ModuleSpec
+    from collections.abc import Callable, Iterator, Sequence
+    from importlib.machinery import FileFinder, ModuleSpec
     from types import ModuleType
 
-    from vsite.finder.union import Registry, UnionDir
+    from vsite.finder.union import UnionDir
 
-__all__ = ["PathHook", "PortionFinder", "SiteFinder"]
+__all__ = ["PathHook", "PortionFinder", "Registry", "SiteFinder"]
+
+
+class Registry:
+    """Portion directory path -> (its union, its position), shared by one activation.
+
+    The path hook claims exactly the paths registered here: the directories that take
+    part in a union. Every other directory is left to the stdlib's FileFinder.
+    """
+
+    __slots__ = ("portions",)
+
+    def __init__(self) -> None:
+        self.portions: dict[str, tuple[UnionDir, int]] = {}
+
+    def register(self, union: UnionDir) -> None:
+        for number, path in enumerate(union.portions):
+            self.portions[path] = (union, number)
 
 
 class SiteFinder:
     """Path-entry finder of the virtual site's single sys.path entry: all roots at once."""
 
-    __slots__ = ("path", "union")
+    __slots__ = ("_union", "path")
 
-    def __init__(self, path: str, union: UnionDir) -> None:
+    def __init__(self, path: str, union: UnionDir | Callable[[], UnionDir]) -> None:
         self.path = path
-        self.union = union
+        self._union = union
+
+    @property
+    def union(self) -> UnionDir:
+        """The union of the roots: made (its module imported) by the first lookup, which
+        a start that imports nothing from the site never makes."""
+        union = self._union
+        if callable(union):
+            union = self._union = union()
+        return union
 
     def __repr__(self) -> str:
         return f"SiteFinder({self.path!r}, {len(self.union.portions)} roots)"
 
     def find_spec(self, fullname: str, target: ModuleType | None = None) -> ModuleSpec | None:
-        return self.union.find_spec(fullname)
+        union = self._union
+        if callable(union):
+            # Until the first name the site holds, a name no root has (``sitecustomize``
+            # and ``usercustomize``, looked up at every start) is answered from the
+            # index alone, without making the union.
+            may_hold = getattr(union, "may_hold", None)
+            if may_hold is not None and not may_hold(fullname.rpartition(".")[2]):
+                return None
+            union = self.union
+        return union.find_spec(fullname)
 
     def invalidate_caches(self) -> None:
         self.union.invalidate()
@@ -99,6 +132,7 @@ class PathHook:
         if claimed is not None:
             return PortionFinder(*claimed)
         if self._owns(path) and os.path.isdir(path):
+            from vsite._machinery import FileFinder
             from vsite.finder.union import LOADER_KINDS
 
             return FileFinder(path, *LOADER_KINDS)

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from importlib.abc import FileLoader, Loader
     from typing import Any
 
-__all__ = ["LOADERS", "LOADER_KINDS", "Registry", "UnionDir"]
+    from vsite.finder.path_hook import Registry
+
+__all__ = ["LOADERS", "LOADER_KINDS", "UnionDir"]
 
 
 #: (loader class, its suffixes) in the order FileFinder tries them: the stdlib's own,
@@ -46,23 +48,6 @@ def _loaders() -> tuple[tuple[str, type[FileLoader]], ...]:
 
 #: (suffix, loader class) in the order FileFinder tries them.
 LOADERS = _loaders()
-
-
-class Registry:
-    """Portion directory path -> (its union, its position), shared by one activation.
-
-    The path hook claims exactly the paths registered here: the directories that take
-    part in a union. Every other directory is left to the stdlib's FileFinder.
-    """
-
-    __slots__ = ("portions",)
-
-    def __init__(self) -> None:
-        self.portions: dict[str, tuple[UnionDir, int]] = {}
-
-    def register(self, union: UnionDir) -> None:
-        for number, path in enumerate(union.portions):
-            self.portions[path] = (union, number)
 
 
 class UnionDir:
