@@ -81,6 +81,8 @@ class SysState:
         for part in ("path_importer_cache", "modules"):
             old, new = getattr(before, part), getattr(self, part)
             added = sorted(set(new) - set(old))
+            if part == "modules":  # vsite loads its own modules on first use: no program state
+                added = [name for name in added if name.split(".")[0] != "vsite"]
             removed = sorted(set(old) - set(new))
             replaced = sorted(k for k in set(old) & set(new) if old[k] is not new[k])
             if added or removed or replaced:

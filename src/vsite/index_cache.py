@@ -33,7 +33,8 @@ inconsistency means the file is rebuilt (at start) or the index is rebuilt in pr
 (for a record decoded later). Layout::
 
     magic "vsite-ix", u32 format, u32 file size, u32 eager size, u32 section count,
-    then (u32 offset, u32 length) per section, then the sections:
+    8 random bytes (this file, not a later one at its path), then (u32 offset, u32
+    length) per section, then the sections:
     eager (one read at start): source, content, core, roots, verify, identity
     lazy (read when first used): names, dists, order, mtimes, dropped
 
@@ -78,7 +79,7 @@ _FORMAT = 6  # 6: sectioned, hashed tables read lazily; immutable roots unverifi
 SIDECAR_SUFFIX = ".vsite-index"
 _SECTIONS = ("source", "content", "core", "roots", "verify", "identity")
 _LAZY = ("names", "dists", "order", "mtimes", "dropped")
-_HEADER = len(_MAGIC) + 16
+_HEADER = len(_MAGIC) + 24  # + u32 format, size, eager size, count, then 8 random bytes
 _TABLE_AT = _HEADER
 _COUNT = len(_SECTIONS) + len(_LAZY)
 _FIRST_SECTION = _HEADER + 8 * _COUNT
@@ -202,7 +203,9 @@ def encode(index: SiteIndex) -> bytes:
         table += _u32(offset) + _u32(len(data))
         offset += len(data)
     eager = _FIRST_SECTION + sum(len(data) for data in sections[: len(_SECTIONS)])
-    header = _MAGIC + _u32(_FORMAT) + _u32(offset) + _u32(eager) + _u32(_COUNT)
+    # The random bytes tell this file from any later one at the same path: a process
+    # reading its lazy sections checks that the header is still the one it started with.
+    header = _MAGIC + _u32(_FORMAT) + _u32(offset) + _u32(eager) + _u32(_COUNT) + os.urandom(8)
     return b"".join([header, bytes(table), *sections])
 
 

@@ -291,7 +291,7 @@ def test_root_changed_after_activation_fails_imports_naming_it(
         with pytest.raises(ImportError) as caught:
             importlib.import_module(name)
         assert str(root) in str(caught.value), (name, str(caught.value))
-        assert "changed after the virtual site was activated" in str(caught.value)
+        assert "changed after the site's index was read" in str(caught.value)
     # Told to look again, the site lists the roots as they are now, as FileFinder would
     # list a flat site-packages: the pure package is no longer there; the staged one
     # still names the root its farm links point into.

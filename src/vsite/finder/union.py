@@ -227,7 +227,9 @@ class UnionDir:
 def _gone(fullname: str, path: str, portion: str) -> ImportError:
     return ImportError(
         f"cannot import {fullname!r}: {path} is gone (root directory {portion} changed after "
-        "the virtual site was activated; importlib.invalidate_caches() rescans it)",
+        "the site's index was read: importlib.invalidate_caches() rescans it; a root in a "
+        "vsite store or declared immutable is not looked at again, and `vsite check` "
+        "reports what changed in it)",
         name=fullname,
         path=path,
     )
