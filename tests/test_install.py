@@ -327,6 +327,29 @@ def test_install_command_writes_a_manifest_that_activates(
     assert Manifest.load(out).roots[0].path == os.path.realpath(data["roots"][0]["path"])
 
 
+@pytest.mark.parametrize("env", [True, False], ids=["with-env", "no-env"])
+def test_the_first_start_after_an_install_reads_the_index_it_wrote(
+    tmp_path: Path, env: bool
+) -> None:
+    wheel = make_wheel(tmp_path / "w", "first", {"first.py": "N = 1\n"})
+    out = tmp_path / "env" / "manifest.json"
+    extra = [] if env else ["--no-env"]
+    assert (
+        main(["install", os.fspath(wheel), "--store", f"{tmp_path}/s", "-o", f"{out}", *extra]) == 0
+    )
+    code = (
+        "import vsite.index as i\n"
+        "def scan(*a): raise SystemExit('the index was built at start')\n"
+        "i.build_index = scan\n"
+        f"import vsite; vsite.activate({os.fspath(out)!r})\n"
+        "import first; print(first.N)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "1\n"), result.stderr
+
+
 def test_manifest_paths_are_relative_when_the_store_is_under_its_dir(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", "rel", {"rel.py": ""})
     out = tmp_path / "env" / "manifest.json"

@@ -284,7 +284,7 @@ def activate_with_overlay(
                 f"another manifest is active ({_active.index.source}); deactivate it first",
                 manifest=source,
             )
-        farm = _farm_for(index, link)
+        farm = farm_for(index, link)
         handle = Handle(index, farm, overlay)
         snapshot = (
             list(sys.path),
@@ -371,7 +371,8 @@ def active() -> Handle | None:
     return _active
 
 
-def _farm_for(index: SiteIndex, link: str | None) -> Farm | None:
+def farm_for(index: SiteIndex, link: str | None) -> Farm | None:
+    """The farm of ``index``'s native code (made if need be); None when it has none."""
     if not index.native:
         return None
     from vsite._paths import state_dir

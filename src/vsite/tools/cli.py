@@ -358,9 +358,24 @@ def _install(options: argparse.Namespace) -> int:
         f"reused{added}) in {result.seconds:.1f} s; store {result.store}; "
         f"wrote {result.manifest}"
     )
+    _warm(result.manifest)
     if options.env:
         _write_env(result.manifest, os.path.dirname(result.manifest), options.system_site_packages)
     return 0
+
+
+def _warm(manifest: str) -> None:
+    """Build the manifest's index (and its farm, for native code) now, so that the first
+    start after an install reads them instead of scanning every root."""
+    from vsite.activation import farm_for
+    from vsite.index_cache import load_or_build
+
+    index = load_or_build(os.path.abspath(manifest))
+    if index.native:
+        try:
+            farm_for(index, None)
+        except OSError:  # no safe per-user directory: the first start says so
+            pass
 
 
 def _env(options: argparse.Namespace) -> int:
