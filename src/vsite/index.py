@@ -85,6 +85,16 @@ class SiteIndex:
         """The manifest file's path ("<memory>" for one made in code)."""
         return self.manifest.source
 
+    @property
+    def content(self) -> bytes:
+        """The manifest file's exact bytes."""
+        return self.manifest.content
+
+    @property
+    def system_site_packages(self) -> bool:
+        """The manifest's ``"system-site-packages"``."""
+        return self.manifest.system_site_packages
+
     def same_manifest(self, other: SiteIndex) -> bool:
         """Whether ``other`` is the index of the same manifest."""
         return self.manifest == other.manifest

@@ -428,6 +428,14 @@ class MappedIndex(SiteIndex):
     def source(self) -> str:
         return self._source
 
+    @property
+    def content(self) -> bytes:
+        return self._content
+
+    @property
+    def system_site_packages(self) -> bool:
+        return self._system_site
+
     def same_manifest(self, other: SiteIndex) -> bool:
         if isinstance(other, MappedIndex):
             return (self._source, self._content) == (other._source, other._content)

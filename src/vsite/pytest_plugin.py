@@ -102,7 +102,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if state is None:
         return None
     handle = state.handle
-    return f"vsite: {handle.manifest.source} ({len(handle.roots)} roots)"
+    return f"vsite: {handle.index.source} ({len(handle.roots)} roots)"
 
 
 class SiteFixture:
@@ -159,9 +159,9 @@ def _export(handle: Handle) -> dict[str, str | None]:
     from vsite._startup import BOOT_DIR, ENV_MANIFEST
 
     saved = {name: os.environ.get(name) for name in (ENV_MANIFEST, "PYTHONPATH")}
-    if saved[ENV_MANIFEST] == handle.manifest.source:
+    if saved[ENV_MANIFEST] == handle.index.source:
         return {}  # Already inherited from an outer `vsite exec`.
-    os.environ[ENV_MANIFEST] = handle.manifest.source
+    os.environ[ENV_MANIFEST] = handle.index.source
     previous = saved["PYTHONPATH"]
     os.environ["PYTHONPATH"] = BOOT_DIR + (os.pathsep + previous if previous else "")
     return saved

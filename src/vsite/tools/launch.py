@@ -48,11 +48,8 @@ def exec_environment(
     from vsite.tools.shell import exec_shell, is_vsite_shell
 
     index = load_or_build(os.path.abspath(manifest))
-    source = index.manifest.source
-    if not system_site and b"system-site-packages" in index.manifest.content:
-        from vsite.manifest import Manifest
-
-        system_site = Manifest.load(source).system_site_packages
+    source = index.source
+    system_site = system_site or index.system_site_packages
     shell = exec_shell(index, system_site=system_site)
     env = dict(environ)
     outer = env.get("VIRTUAL_ENV")

@@ -54,7 +54,7 @@ def run(manifest: str, args: list[str]) -> int:
         if own_path0 is not None:
             sys.path.insert(0, own_path0)
         raise
-    _inherit(handle.manifest.source)
+    _inherit(handle.index.source)
     try:
         if first == "-c":
             sys.argv = ["-c", *args[2:]]

@@ -90,7 +90,7 @@ def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> s
     """Write (or bring up to date) the environment shell of ``index``'s manifest at
     ``target``; return its ``bin/python``. What the user added (``pip install -e``
     into its site-packages) stays; what an earlier make wrote is replaced."""
-    manifest = index.manifest.source
+    manifest = index.source
     if not os.path.isabs(manifest):
         raise EnvironmentShellError("an environment needs a manifest file", manifest=manifest)
     target = os.path.abspath(target)
@@ -165,23 +165,23 @@ def exec_shell(index: SiteIndex, *, system_site: bool = False) -> str:
     text = "\0".join(
         [
             str(_FORMAT),
-            index.manifest.source,
+            index.source,
             os.path.realpath(interpreter()),
             str(system_site),
             *index.dists.values(),
         ]
     ).encode("utf-8", "surrogateescape")
-    content = index.manifest.content
+    content = index.content
     crc = zlib.crc32(content, zlib.crc32(text))
     adler = zlib.adler32(content, zlib.adler32(text))
     key = f"{crc:08x}{adler:08x}"
     envs = state_dir("envs")
     target = os.path.join(envs, key)
-    if _made_for(target, index.manifest.source):
+    if _made_for(target, index.source):
         return target
     with open(os.path.join(envs, f"{key}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _made_for(target, index.manifest.source):
+        if not _made_for(target, index.source):
             make_shell(index, target, system_site=system_site)
     return target
 
