@@ -130,6 +130,7 @@ BOOT_MODULES = {
     "vsite.finder.path_hook",
     "vsite.index",
     "vsite.index_cache",
+    "vsite.index_format",
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import vsite.index
 from tests.builders import make_root, write_manifest, write_record
-from vsite import index_cache
+from vsite import index_cache, index_write
 from vsite.index import SiteIndex
 
 STORE_DIGEST = "ab" * 32
@@ -220,7 +220,7 @@ def test_a_record_naming_a_root_that_does_not_exist_is_answered_by_a_rebuild(
     assert isinstance(built.entries, dict)
     built.entries["alpha.py"] = [(99, False)]
     cache_file = Path(str(built.cache_file))
-    cache_file.write_bytes(index_cache.encode(built))
+    cache_file.write_bytes(index_write.encode(built))
     index = load(manifest)
     assert type(index) is index_cache.MappedIndex
     assert index.entries.get("alpha.py") == [(0, False), (1, False)]
@@ -236,7 +236,7 @@ def test_a_file_replaced_after_the_start_is_not_mixed_with_the_one_read(
     index = load(manifest)
     assert isinstance(built.entries, dict)
     built.entries["beta"] = [(0, True)]  # same layout, other content
-    Path(str(index.cache_file)).write_bytes(index_cache.encode(built))
+    Path(str(index.cache_file)).write_bytes(index_write.encode(built))
     assert index.entries.get("beta") == [(1, True)]
 
 

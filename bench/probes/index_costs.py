@@ -8,7 +8,7 @@ dicts) serialized with marshal, json and pickle (vsite's own index file is secti
 its records marshalled); ``loads`` of each timed LOADS times, the order rotating; the
 three files written to OUT_DIR as ``index.<reader>`` for fresh-process reads.
 Build, per BUILD_MANIFEST, BUILDS times: ``build_index`` (scan every
-root + merge), ``index_cache.encode``, and ``index_cache.load`` (decode + verify).
+root + merge), ``index_write.encode``, and ``index_cache.load`` (decode + verify).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from vsite import index_cache
+from vsite import index_cache, index_write
 from vsite.index import build_index
 from vsite.manifest import Manifest
 
@@ -76,7 +76,7 @@ def builds(manifest: str, repeats: int) -> dict[str, object]:
         index = build_index(loaded)
         times["build"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        data = index_cache.encode(index)
+        data = index_write.encode(index)
         times["encode"].append(time.perf_counter() - started)
         started = time.perf_counter()
         decoded = index_cache.load(manifest, data)

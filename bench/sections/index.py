@@ -94,7 +94,7 @@ def run(ctx: Context) -> None:
         "## Index build (cold) per 1,000 roots, warm OS cache",
         "",
         "In a child process, median of repeats. build = scan every root + merge "
-        "(`build_index`); encode = `index_cache.encode`; warm load = "
+        "(`build_index`); encode = `index_write.encode`; warm load = "
         "`index_cache.load` (decode + verify every root's identity).",
         "",
         *table(

@@ -384,7 +384,7 @@ def farm_for(index: SiteIndex, link: str | None) -> Farm | None:
         plan = FarmPlan.from_data(cached)
     else:
         plan = plan_farm(index.roots, index.native, mode)
-        from vsite.index_cache import remember_plan
+        from vsite.index_write import remember_plan
 
         remember_plan(index, mode, plan.to_data())
     return ensure_farm(plan, state_dir("farms"))

@@ -27,6 +27,8 @@ trusted on the manifest's bytes alone, no root looked at).
   with no top-level change, is not staged into the farm until the index is rebuilt
   (the root's mtime changes, the manifest changes, or ``vsite index``).
 
+Writing index files is :mod:`vsite.index_write`'s job, never on a warm start's path.
+
 **The file.** Little-endian u32 fields; read as untrusted input: every offset is checked
 against the file's size and every record's shape is checked when it is decoded; any
 inconsistency means the file is rebuilt (at start) or the index is rebuilt in process
@@ -54,35 +56,30 @@ import os
 from _collections_abc import Mapping
 
 from vsite.index import SiteIndex
+from vsite.index_format import (
+    COUNT,
+    FIRST_SECTION,
+    FORMAT,
+    LAZY,
+    MAGIC,
+    SECTIONS,
+    SIDECAR_SUFFIX,
+    TABLE_AT,
+    bucket,
+    identity,
+    read_u32,
+    text,
+)
+from vsite.index_format import stem as stem_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from vsite.index import DroppedRoot
-    from vsite.manifest import Manifest, Root
+    from vsite.manifest import Manifest
 
-__all__ = [
-    "SIDECAR_SUFFIX",
-    "MappedIndex",
-    "encode",
-    "load",
-    "load_or_build",
-    "remember_plan",
-    "sidecar_path",
-    "store",
-    "sweep_temporaries",
-]
-
-_MAGIC = b"vsite-ix"
-_FORMAT = 6  # 6: sectioned, hashed tables read lazily; immutable roots unverified
-SIDECAR_SUFFIX = ".vsite-index"
-_SECTIONS = ("source", "content", "core", "roots", "verify", "identity")
-_LAZY = ("names", "dists", "order", "mtimes", "dropped")
-_HEADER = len(_MAGIC) + 24  # + u32 format, size, eager size, count, then 8 random bytes
-_TABLE_AT = _HEADER
-_COUNT = len(_SECTIONS) + len(_LAZY)
-_FIRST_SECTION = _HEADER + 8 * _COUNT
+__all__ = ["SIDECAR_SUFFIX", "MappedIndex", "load", "load_or_build", "sidecar_path"]
 
 
 #: What a damaged index file raises inside this module (never beyond it).
@@ -110,34 +107,9 @@ def load_or_build(source: str) -> SiteIndex:
         index = _open(cache_file, source, content, verify=True)
         if index is not None:
             return index
-    return _build(source, content, cache_file)
+    from vsite.index_write import build
 
-
-def _build(source: str, content: bytes, cache_file: str | None) -> SiteIndex:
-    from vsite.index import build_index
-    from vsite.manifest import Manifest
-
-    manifest = Manifest.from_bytes(content, source)
-    # Every root's identity, taken before the scan (a root changed during the scan is
-    # caught by the next start); the scan reuses the mtimes instead of a second stat.
-    identities = {root.path: _identity(root.path) for root in manifest.roots}
-    verified = _verified_paths(manifest.roots)
-    mtimes = {
-        path: int.from_bytes(found[8:], "little", signed=True) for path, found in identities.items()
-    }
-    index = build_index(manifest, mtimes)
-    index.identity = b"".join([identities[path] for path in verified])
-    if cache_file is not None:
-        index.cache_file = cache_file
-        store(index, cache_file)
-    return index
-
-
-def remember_plan(index: SiteIndex, mode: str, plan: tuple[object, ...]) -> None:
-    """Keep a farm plan with the cached index, so warm starts skip the tree walk."""
-    index.plans[mode] = plan
-    if index.cache_file is not None:
-        store(index, index.cache_file)
+    return build(source, content, cache_file)
 
 
 def load(source: str, data: bytes, *, verify: bool = True) -> SiteIndex | None:
@@ -151,110 +123,7 @@ def load(source: str, data: bytes, *, verify: bool = True) -> SiteIndex | None:
         return None
 
 
-def store(index: SiteIndex, path: str) -> None:
-    """Write ``index`` to ``path`` atomically; a failure to cache is never an error."""
-    from vsite._fs import write_atomic
-
-    try:
-        # An explicit mode: under umask 0 a plain open() would make it world-writable.
-        write_atomic(path, encode(index), 0o644)
-    except OSError:
-        pass
-
-
-# -- writing ---------------------------------------------------------------------------
-
-
-def encode(index: SiteIndex) -> bytes:
-    """The index file of ``index`` (see the module's docstring for the layout)."""
-    manifest = index.manifest
-    verified = _verified_paths(manifest.roots)
-    identity = index.identity if index.identity is not None else _identity_bytes(verified)
-    # Most manifests verify exactly the roots in use: the file then lists them once.
-    verify_roots = verified == list(index.roots)
-    core = (
-        tuple(index.pth),
-        tuple(index.native),
-        dict(index.plans),
-        tuple(index.held),
-        manifest.system_site_packages,
-        verify_roots,
-    )
-    groups: dict[str, dict[str, list[tuple[int, bool]]]] = {}
-    for name, holders in index.entries.items():
-        groups.setdefault(_stem(name), {})[name] = list(holders)
-    dists = dict(index.dists)
-    sections = [
-        _text(manifest.source),
-        manifest.content,
-        marshal.dumps(core),
-        _text("\0".join(index.roots)),
-        b"" if verify_roots else _text("\0".join(verified)),
-        identity,
-        _table(groups),
-        _table(dists),
-        marshal.dumps(tuple(dists.items())),
-        marshal.dumps(tuple(index.mtimes)),
-        marshal.dumps(tuple((d.root.pointer, d.dist, d.winner) for d in index.dropped)),
-    ]
-    table = bytearray()
-    offset = _FIRST_SECTION
-    for data in sections:
-        table += _u32(offset) + _u32(len(data))
-        offset += len(data)
-    eager = _FIRST_SECTION + sum(len(data) for data in sections[: len(_SECTIONS)])
-    # The random bytes tell this file from any later one at the same path: a process
-    # reading its lazy sections checks that the header is still the one it started with.
-    header = _MAGIC + _u32(_FORMAT) + _u32(offset) + _u32(eager) + _u32(_COUNT) + os.urandom(8)
-    return b"".join([header, bytes(table), *sections])
-
-
-def _table(records: Mapping[str, object]) -> bytes:
-    """A hash table: u32 bucket count, u32 offset per bucket and one past the last
-    (from the table's start), then each bucket's records as one marshalled dict."""
-    count = _prime_at_least(2 * len(records) + 3)  # mostly empty buckets: misses read nothing
-    buckets: dict[int, dict[str, object]] = {}
-    for key, value in records.items():
-        buckets.setdefault(_bucket(key, count), {})[key] = value
-    blobs = []
-    offsets = bytearray(_u32(count))
-    position = 4 + 4 * (count + 1)
-    for number in range(count):
-        offsets += _u32(position)
-        bucket = buckets.get(number)
-        if bucket is not None:
-            blob = marshal.dumps(bucket)
-            blobs.append(blob)
-            position += len(blob)
-    offsets += _u32(position)
-    return bytes(offsets) + b"".join(blobs)
-
-
-def _prime_at_least(number: int) -> int:
-    candidate = number | 1
-    while any(candidate % d == 0 for d in range(3, int(candidate**0.5) + 1, 2)):
-        candidate += 2
-    return candidate
-
-
-def _u32(value: int) -> bytes:
-    return value.to_bytes(4, "little")
-
-
-def _text(value: str) -> bytes:
-    return value.encode("utf-8", "surrogateescape")
-
-
 # -- reading ---------------------------------------------------------------------------
-
-
-def _bucket(key: str, count: int) -> int:
-    """A key's bucket: stable across processes and Python versions (``hash`` is not)."""
-    return int.from_bytes(key.encode("utf-8", "surrogateescape"), "little") % count
-
-
-def _stem(name: str) -> str:
-    return name.partition(".")[0]
 
 
 class _Reader:
@@ -263,21 +132,21 @@ class _Reader:
     __slots__ = ("data", "path", "sections", "size")
 
     def __init__(self, data: bytes, path: str | None = None, size: int | None = None) -> None:
-        if len(data) < _FIRST_SECTION or data[: len(_MAGIC)] != _MAGIC:
+        if len(data) < FIRST_SECTION or data[: len(MAGIC)] != MAGIC:
             raise CorruptIndex("not an index file")
-        fields = [_read_u32(data, len(_MAGIC) + 4 * i) for i in range(4)]
+        fields = [read_u32(data, len(MAGIC) + 4 * i) for i in range(4)]
         file_format, total, eager, count = fields
-        if file_format != _FORMAT or count != _COUNT:
+        if file_format != FORMAT or count != COUNT:
             raise CorruptIndex("another format")
         if (size if size is not None else len(data)) != total or eager > total:
             raise CorruptIndex("truncated or overlong")
         sections = []
         for number in range(count):
-            offset = _read_u32(data, _TABLE_AT + 8 * number)
-            length = _read_u32(data, _TABLE_AT + 8 * number + 4)
+            offset = read_u32(data, TABLE_AT + 8 * number)
+            length = read_u32(data, TABLE_AT + 8 * number + 4)
             end = offset + length
-            limit = eager if number < len(_SECTIONS) else total
-            if offset < _FIRST_SECTION or end > limit:
+            limit = eager if number < len(SECTIONS) else total
+            if offset < FIRST_SECTION or end > limit:
                 raise CorruptIndex(f"section {number} out of bounds")
             sections.append((offset, end))
         self.data = data  # the eager part: header, table and the first sections
@@ -290,7 +159,7 @@ class _Reader:
         return self.data[start:end]
 
     def lazy(self, name: str) -> bytes:
-        start, end = self.sections[len(_SECTIONS) + _LAZY.index(name)]
+        start, end = self.sections[len(SECTIONS) + LAZY.index(name)]
         if self.path is None:
             return self.data[start:end]
         try:
@@ -300,7 +169,7 @@ class _Reader:
         try:
             # The file may have been replaced since the start read it (a rename by a
             # process that rebuilt it): its header must be the one the start read.
-            if os.pread(fd, _FIRST_SECTION, 0) != self.data[:_FIRST_SECTION]:
+            if os.pread(fd, FIRST_SECTION, 0) != self.data[:FIRST_SECTION]:
                 raise CorruptIndex("replaced since the start read it")
             data = os.pread(fd, end - start, start)
         finally:
@@ -308,10 +177,6 @@ class _Reader:
         if len(data) != end - start:
             raise CorruptIndex("truncated")
         return data
-
-
-def _read_u32(data: bytes, at: int) -> int:
-    return int.from_bytes(data[at : at + 4], "little")
 
 
 def _open(path: str, source: str, content: bytes, *, verify: bool) -> MappedIndex | None:
@@ -323,8 +188,8 @@ def _open(path: str, source: str, content: bytes, *, verify: bool) -> MappedInde
     try:
         size = os.fstat(fd).st_size
         data = os.read(fd, 65536)
-        if len(data) >= _FIRST_SECTION and size <= 0xFFFFFFFF:
-            eager = _read_u32(data, len(_MAGIC) + 8)
+        if len(data) >= FIRST_SECTION and size <= 0xFFFFFFFF:
+            eager = read_u32(data, len(MAGIC) + 8)
             if len(data) < eager <= size:
                 data += os.pread(fd, eager - len(data), len(data))
         index = _decode(_Reader(data, path, size), source, content, verify=verify)
@@ -341,7 +206,7 @@ def _decode(reader: _Reader, source: str, content: bytes, *, verify: bool) -> Ma
     """Check and decode the eager part; None when the file is of another manifest or
     its roots changed; CorruptIndex when it is damaged."""
     # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
-    if reader.eager(1) != content or reader.eager(0) != _text(source):
+    if reader.eager(1) != content or reader.eager(0) != text(source):
         return None
     try:
         core = marshal.loads(reader.eager(2))
@@ -489,9 +354,9 @@ class MappedIndex(SiteIndex):
         data = self.table(section)
         if data is None:
             return None
-        count = _read_u32(data, 0)
-        at = 4 + 4 * _bucket(key, count)
-        start, end = _read_u32(data, at), _read_u32(data, at + 4)
+        count = read_u32(data, 0)
+        at = 4 + 4 * bucket(key, count)
+        start, end = read_u32(data, at), read_u32(data, at + 4)
         if start == end:
             return {}
         if not 4 + 4 * (count + 1) <= start < end <= len(data):
@@ -510,7 +375,7 @@ class MappedIndex(SiteIndex):
                 data = self._reader.lazy(section)
             except CorruptIndex:
                 return None
-            if len(data) < 8 or len(data) < 4 + 4 * (_read_u32(data, 0) + 1):
+            if len(data) < 8 or len(data) < 4 + 4 * (read_u32(data, 0) + 1):
                 return None
             self._tables[section] = data
         return data
@@ -528,7 +393,9 @@ class MappedIndex(SiteIndex):
         roots would not fit the site already in place.
         """
         if self._rebuilt is None:
-            rebuilt = _build(self._source, self._content, self.cache_file)
+            from vsite.index_write import build
+
+            rebuilt = build(self._source, self._content, self.cache_file)
             if rebuilt.roots != self.roots:
                 raise ImportError(
                     f"vsite: the index file {self.cache_file or self._reader.path} was damaged "
@@ -560,7 +427,7 @@ class _NameTable(Mapping[str, "list[tuple[int, bool]]"]):
         group = None if records is None else records.get(stem, {})
         if not _holders_by_name(group, self._roots, stem):
             rebuilt = self._index.rebuilt().entries
-            group = {name: rebuilt[name] for name in rebuilt if _stem(name) == stem}
+            group = {name: rebuilt[name] for name in rebuilt if stem_of(name) == stem}
         self._memo[stem] = group  # type: ignore[assignment]
         return group  # type: ignore[return-value]
 
@@ -578,9 +445,9 @@ class _NameTable(Mapping[str, "list[tuple[int, bool]]"]):
         data = self._index.table("names")
         if data is None:
             return dict(self._index.rebuilt().entries)
-        count = _read_u32(data, 0)
+        count = read_u32(data, 0)
         for number in range(count):
-            start, end = _read_u32(data, 4 + 4 * number), _read_u32(data, 8 + 4 * number)
+            start, end = read_u32(data, 4 + 4 * number), read_u32(data, 8 + 4 * number)
             if start == end:
                 continue
             try:
@@ -650,7 +517,7 @@ def _holders_by_name(group: object, roots: int, stem: str) -> bool:
     if type(group) is not dict:
         return False
     for name, holders in group.items():
-        if type(name) is not str or _stem(name) != stem or type(holders) is not list:
+        if type(name) is not str or stem_of(name) != stem or type(holders) is not list:
             return False
         for holder in holders:
             if not (
@@ -683,31 +550,6 @@ def _triples(value: object) -> bool:
 # -- identity of the verified roots -------------------------------------------------------
 
 
-def _verified_paths(roots: Sequence[Root]) -> list[str]:
-    """The manifest's roots (dropped ones too) that a start must look at: all but the
-    immutable ones."""
-    from vsite.store_holds import store_entry
-
-    return [root.path for root in roots if not root.immutable and store_entry(root.path) is None]
-
-
-def _identity_bytes(paths: Sequence[str]) -> bytes:
-    """(inode, mtime) of every path, 16 bytes each; (-1, -1) for one that cannot be
-    stat'ed."""
-    return b"".join(map(_identity, paths))
-
-
-def _identity(path: str) -> bytes:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return _GONE
-    return st.st_ino.to_bytes(8, "little") + st.st_mtime_ns.to_bytes(8, "little", signed=True)
-
-
-_GONE = (-1).to_bytes(8, "little", signed=True) * 2
-
-
 def _same_identity(paths: Sequence[str], expected: bytes) -> bool:
     """Whether every path still has its recorded identity: one ``stat`` a path, the
     start's only cost that grows with the roots, stopping at the first difference."""
@@ -715,39 +557,10 @@ def _same_identity(paths: Sequence[str], expected: bytes) -> bool:
         return False
     at = 0
     for path in paths:
-        if _identity(path) != expected[at : at + 16]:
+        if identity(path) != expected[at : at + 16]:
             return False
         at += 16
     return True
-
-
-# -- housekeeping ---------------------------------------------------------------------------
-
-
-def sweep_temporaries(older_than: float = 60.0) -> int:
-    """Remove index files a killed writer left half-written; return how many.
-
-    A writer renames its ``*.tmp`` file into place within milliseconds, so one older
-    than ``older_than`` seconds belongs to no live write (``vsite gc`` calls this).
-    """
-    import time
-
-    from vsite._paths import state_dir
-
-    base = state_dir("index")
-    now = time.time()
-    removed = 0
-    for name in os.listdir(base):
-        if not name.endswith(".tmp"):
-            continue
-        path = os.path.join(base, name)
-        try:
-            if now - os.lstat(path).st_mtime >= older_than:
-                os.unlink(path)
-                removed += 1
-        except OSError:
-            continue  # gone already, or not ours to remove
-    return removed
 
 
 def _cache_file(source: str) -> str | None:

@@ -128,16 +128,49 @@ def _parser() -> argparse.ArgumentParser:
     install = commands.add_parser(
         "install",
         help="unpack wheels into the shared store (each once) and write a manifest",
-        description="Unpack wheel files, and the wheels pip downloads for REQUIREMENTs, "
-        "each once into a content-addressed store; roots already there are reused. Each "
+        description="Unpack wheel files, the wheels pip downloads for REQUIREMENTs, or the "
+        "wheels a lock file (pylock.toml, PEP 751: `pip lock`, `uv export --format "
+        "pylock.toml`) selects for this interpreter, each once into a content-addressed "
+        "store; roots already there are reused. A lock is installed as it is (no resolver "
+        "runs), its roots in the order of its packages; every hash it records, or that a "
+        "requirements file gives with --hash, is checked before anything is unpacked. Each "
         "root is byte-compiled for this interpreter, as pip does (a reused root that holds "
         "no bytecode of this interpreter gets it, where the store can be written).",
     )
-    install.add_argument("items", nargs="*", metavar="WHEEL|REQUIREMENT")
+    install.add_argument("items", nargs="*", metavar="WHEEL|REQUIREMENT|pylock.toml")
     install.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE")
     install.add_argument("-o", "--output", required=True, metavar="MANIFEST")
     install.add_argument("--store", help="store directory (default: ~/.cache/vsite/store)")
     install.add_argument("--no-deps", action="store_true", help="do not resolve dependencies")
+    install.add_argument(
+        "-f",
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory of wheels to take them from first (repeatable)",
+    )
+    install.add_argument(
+        "--offline",
+        action="store_true",
+        help="fetch nothing: only wheels in the store (by the hash a lock or --hash pins), "
+        "in --find-links directories, or local files; all missing ones are named at once",
+    )
+    install.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an extra of the lock file to install (repeatable)",
+    )
+    install.add_argument(
+        "--group",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a dependency group of the lock file to install (repeatable; default: the "
+        "lock's default-groups)",
+    )
     install.add_argument(
         "--no-compile",
         dest="compile",
@@ -293,7 +326,7 @@ def _run(parser: argparse.ArgumentParser, args: list[str]) -> int:
 
 
 def _index(options: argparse.Namespace) -> int:
-    from vsite import index_cache
+    from vsite import index_cache, index_write
     from vsite.index import build_index
     from vsite.manifest import Manifest
 
@@ -305,7 +338,7 @@ def _index(options: argparse.Namespace) -> int:
         mode = resolve_link_mode(None)
         index.plans[mode] = plan_farm(index.roots, index.native, mode).to_data()
     target = index_cache.sidecar_path(manifest.source)
-    index_cache.store(index, target)
+    index_write.store(index, target)
     if not os.path.exists(target):
         _error(f"cannot write {target}")
         return EXIT_UNUSABLE
@@ -351,6 +384,10 @@ def _install(options: argparse.Namespace) -> int:
         compile_bytecode=options.compile,
         no_deps=options.no_deps,
         listener=Progress(0, sys.stdout),
+        find_links=options.find_links,
+        offline=options.offline,
+        extras=options.extra,
+        groups=options.group,
     )
     added = f", {result.bytecode_added} given bytecode" if result.bytecode_added else ""
     print(
@@ -395,7 +432,7 @@ def _write_env(manifest: str, directory: str, system_site: bool) -> None:
 
 
 def _gc(options: argparse.Namespace) -> int:
-    from vsite.index_cache import sweep_temporaries
+    from vsite.index_write import sweep_temporaries
     from vsite.native.gc import collect_garbage
 
     if options.older_than < 0:
