@@ -75,6 +75,7 @@ from vsite.index_format import stem as stem_of
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
 
     from vsite.index import DroppedRoot
     from vsite.manifest import Manifest
@@ -405,7 +406,25 @@ class MappedIndex(SiteIndex):
         return self._rebuilt
 
 
-class _NameTable(Mapping[str, "list[tuple[int, bool]]"]):
+class _ByName:
+    """``[]`` and ``in`` of a lazy table, through its ``get`` (one bucket, no full read)."""
+
+    __slots__ = ()
+
+    def get(self, name: str, default: object = None) -> object:
+        raise NotImplementedError
+
+    def __getitem__(self, name: str) -> Any:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
+class _NameTable(_ByName, Mapping[str, "list[tuple[int, bool]]"]):
     """``SiteIndex.entries`` of a mapped index: top-level name -> [(root, is dir)]."""
 
     __slots__ = ("_index", "_memo", "_roots")
@@ -430,15 +449,6 @@ class _NameTable(Mapping[str, "list[tuple[int, bool]]"]):
             group = {name: rebuilt[name] for name in rebuilt if stem_of(name) == stem}
         self._memo[stem] = group  # type: ignore[assignment]
         return group  # type: ignore[return-value]
-
-    def __getitem__(self, name: str) -> list[tuple[int, bool]]:
-        found = self.get(name)
-        if found is None:
-            raise KeyError(name)
-        return found  # type: ignore[return-value]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
 
     def _all(self) -> dict[str, list[tuple[int, bool]]]:
         every: dict[str, list[tuple[int, bool]]] = {}
@@ -469,7 +479,7 @@ class _NameTable(Mapping[str, "list[tuple[int, bool]]"]):
         return len(self._all())
 
 
-class _DistTable(Mapping[str, str]):
+class _DistTable(_ByName, Mapping[str, str]):
     """``SiteIndex.dists`` of a mapped index: canonical name -> dist-info path, iterated
     in site order."""
 
@@ -491,15 +501,6 @@ class _DistTable(Mapping[str, str]):
         if type(found) is not str:
             return self._index.rebuilt().dists.get(name, default)
         return found
-
-    def __getitem__(self, name: str) -> str:
-        found = self.get(name)
-        if found is None:
-            raise KeyError(name)
-        return found  # type: ignore[return-value]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
 
     def ordered(self) -> dict[str, str]:
         if self._ordered is None:
