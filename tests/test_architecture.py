@@ -120,7 +120,6 @@ def test_the_boot_path_imports_no_tooling(manifest: Path) -> None:
 #: the errors, the manifest parser and the index builder wait for their first use.
 BOOT_MODULES = {
     "vsite",
-    "vsite._machinery",
     "vsite._paths",
     "vsite._startup",
     "vsite.activation",
@@ -130,7 +129,6 @@ BOOT_MODULES = {
     "vsite.finder.path_hook",
     "vsite.index",
     "vsite.index_cache",
-    "vsite.index_format",
 }
 
 

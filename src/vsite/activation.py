@@ -438,7 +438,11 @@ def _site_position() -> int:
 
 def _metadata_position() -> int:
     """Just before PathFinder: our distributions precede those of site-packages."""
-    from vsite._machinery import PathFinder
+    # The frozen module PathFinder lives in is loaded in every interpreter;
+    # vsite._machinery (the same object) would be one more module at every start.
+    PathFinder = getattr(sys.modules.get("_frozen_importlib_external"), "PathFinder", None)
+    if PathFinder is None:
+        from vsite._machinery import PathFinder
 
     for position, finder in enumerate(sys.meta_path):
         if finder is PathFinder:

@@ -55,8 +55,7 @@ import marshal
 import os
 from _collections_abc import Mapping
 
-from vsite.index import SiteIndex
-from vsite.index_format import (
+from vsite.index import (
     COUNT,
     FIRST_SECTION,
     FORMAT,
@@ -65,12 +64,13 @@ from vsite.index_format import (
     SECTIONS,
     SIDECAR_SUFFIX,
     TABLE_AT,
+    SiteIndex,
     bucket,
     identity,
     read_u32,
     text,
 )
-from vsite.index_format import stem as stem_of
+from vsite.index import stem as stem_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

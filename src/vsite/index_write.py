@@ -7,7 +7,7 @@ from __future__ import annotations
 import marshal
 import os
 
-from vsite.index_format import (
+from vsite.index import (
     COUNT,
     FIRST_SECTION,
     FORMAT,
