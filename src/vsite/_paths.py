@@ -6,8 +6,6 @@ symlink, owned by someone else, or writable by group or others. A refused base i
 skipped for the next candidate; when none is safe, FarmError says which were refused.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 
@@ -24,7 +22,7 @@ ENV_DIR = "VSITE_DIR"
 
 # (candidate bases, the one chosen): re-chosen when the environment names other bases
 # (VSITE_DIR set by a test or a parent after the first use).
-_cached: tuple[list[str], str] | None = None
+_cached: "tuple[list[str], str] | None" = None
 
 
 def candidate_bases() -> list[str]:
@@ -53,7 +51,7 @@ def candidate_bases() -> list[str]:
     return unique
 
 
-def _farm_error(message: str, root: str | None = None) -> OSError:
+def _farm_error(message: str, root: "str | None" = None) -> "OSError":
     """A FarmError (an OSError); its module is loaded only when there is one to raise."""
     from vsite.errors import FarmError
 

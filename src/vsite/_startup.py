@@ -10,8 +10,6 @@ An environment shell's own ``python`` boots its manifest from its ``.pth`` first
 keeps it: the front door wins over an inherited ``VSITE_MANIFEST``.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -29,7 +27,7 @@ ENV_SINCE = "VSITE_SINCE"
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 
 #: The manifest this process's environment shell activated at start-up, if any.
-shell_manifest: str | None = None
+shell_manifest: "str | None" = None
 
 
 def activate_from_environment() -> None:
@@ -47,7 +45,7 @@ def activate_from_environment() -> None:
     _activate(manifest)
 
 
-def activate_from_shell(manifest: str, site_packages: str | None = None) -> None:
+def activate_from_shell(manifest: str, site_packages: "str | None" = None) -> None:
     """Activate an environment shell's manifest (its ``.pth`` in ``site_packages``, the
     environment's own, which ranks first); exit 2 on failure."""
     global shell_manifest
@@ -55,7 +53,7 @@ def activate_from_shell(manifest: str, site_packages: str | None = None) -> None
     shell_manifest = manifest
 
 
-def _activate(manifest: str, overlay: str | None = None) -> None:
+def _activate(manifest: str, overlay: "str | None" = None) -> None:
     from vsite.activation import activate_with_overlay
 
     try:
@@ -84,7 +82,7 @@ def _venv_made_inside_the_site() -> bool:
     return made >= int(since)
 
 
-def boot_pythonpath(previous: str | None) -> str:
+def boot_pythonpath(previous: "str | None") -> str:
     """``PYTHONPATH`` with the boot directory first, once (nested ``vsite exec``)."""
     if not previous:
         return BOOT_DIR

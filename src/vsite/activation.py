@@ -1,7 +1,5 @@
 """activate()/deactivate(): install the virtual site as one transaction, undo it exactly."""
 
-from __future__ import annotations
-
 import _thread
 import os
 import sys
@@ -13,6 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from types import ModuleType
+    from typing import Optional  # local annotations: never evaluated
 
     from vsite.finder.after_import import AfterImport
     from vsite.finder.union import UnionDir
@@ -25,13 +24,15 @@ __all__ = ["Handle", "activate", "activate_with_overlay", "active", "deactivate"
 #: pip's module holding UninstallPathSet (see vsite.finder.pip_guard).
 _PIP_UNINSTALLER = "pip._internal.req.req_uninstall"
 _lock = _thread.RLock()  # threading would import functools, collections: ~5 ms
-_active: Handle | None = None
+_active: "Handle | None" = None
 
 
 class Handle:
     """An active virtual site: what was installed, so it can be taken out again."""
 
-    def __init__(self, index: SiteIndex, farm: Farm | None, overlay: str | None = None) -> None:
+    def __init__(
+        self, index: "SiteIndex", farm: "Farm | None", overlay: "str | None" = None
+    ) -> None:
         self.index = index
         self.farm = farm
         # An environment's own site-packages (pip install, pip install -e .): it ranks
@@ -40,19 +41,19 @@ class Handle:
         # The farm is the site's sys.path entry (code that globs sys.path for
         # nvidia/*/lib finds it there); without native code, a path nothing is at.
         self.site_path = farm.path if farm is not None else _site_path(index)
-        self.path_hook: PathHook | None = None
-        self.meta_finder: DistributionFinder | None = None
+        self.path_hook: Optional[PathHook] = None
+        self.meta_finder: Optional[DistributionFinder] = None
         self._added_path: list[str] = []
         self._added_meta: list[object] = []
         self._added_hooks: list[Callable[[str], object]] = []
-        self._after_import: AfterImport | None = None
+        self._after_import: Optional[AfterImport] = None
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
         return f"<vsite.Handle {self.index.source!r} {state}, {len(self.roots)} roots>"
 
     @property
-    def manifest(self) -> Manifest:
+    def manifest(self) -> "Manifest":
         """The active manifest (decoded on first use: a start needs only its path)."""
         return self.index.manifest
 
@@ -152,12 +153,12 @@ class Handle:
         # its sys.path entry (the farm): guarded like the roots.
         guarded = (*roots, self.site_path)
 
-        def schemes(module: ModuleType) -> None:
+        def schemes(module: "ModuleType") -> None:
             from vsite.finder.install_schemes import register_schemes
 
             register_schemes(module, roots)
 
-        def pip(module: ModuleType) -> None:
+        def pip(module: "ModuleType") -> None:
             from vsite.finder.pip_guard import guard  # logging: only where pip runs
 
             guard(module, guarded, source)
@@ -194,7 +195,7 @@ class Handle:
         # entries: that is the naive layout.
         own_caller = getattr(getattr(site, "addsitepackages", None), "__code__", None)
 
-        def getsitepackages(prefixes: Iterable[str] | None = None) -> list[str]:
+        def getsitepackages(prefixes: "Iterable[str] | None" = None) -> list[str]:
             found = list(original(prefixes))
             if sys._getframe(1).f_code is own_caller:
                 return found
@@ -244,7 +245,9 @@ class Handle:
             sys.modules.pop(name, None)
 
 
-def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = None) -> Handle:
+def activate(
+    manifest: "Manifest | str | os.PathLike[str]", *, link: "str | None" = None
+) -> "Handle":
     """Make ``manifest``'s roots importable as one site-packages; return its handle.
 
     All-or-nothing: the manifest and every root are validated before any global state
@@ -258,8 +261,8 @@ def activate(manifest: Manifest | str | os.PathLike[str], *, link: str | None = 
 
 
 def activate_with_overlay(
-    manifest: Manifest | str | os.PathLike[str], *, link: str | None, overlay: str | None
-) -> Handle:
+    manifest: "Manifest | str | os.PathLike[str]", *, link: "str | None", overlay: "str | None"
+) -> "Handle":
     """:func:`activate`, with ``overlay`` (an environment's own site-packages, already
     on ``sys.path``) ranked before the site: its modules by ``sys.path`` order, its
     distributions by hiding the site's of the same name (environment shells)."""
@@ -320,15 +323,15 @@ class _UnionOfRoots:
     def __init__(
         self,
         portions: tuple[str, ...],
-        registry: Registry,
-        entries: Mapping[str, list[tuple[int, bool]]],
-        mtimes: _Mtimes,
+        registry: "Registry",
+        entries: "Mapping[str, list[tuple[int, bool]]]",
+        mtimes: "_Mtimes",
         pinned: dict[str, list[tuple[int, bool]]],
     ) -> None:
         self.entries = entries
         self.args = (portions, registry, entries, mtimes, pinned)
 
-    def __call__(self) -> UnionDir:
+    def __call__(self) -> "UnionDir":
         from vsite.finder.union import UnionDir
 
         return UnionDir(*self.args)
@@ -346,7 +349,7 @@ class _Mtimes:
 
     __slots__ = ("farm", "index")
 
-    def __init__(self, index: SiteIndex, farm: int | None) -> None:
+    def __init__(self, index: "SiteIndex", farm: "int | None") -> None:
         self.index = index
         self.farm = farm
 
@@ -366,12 +369,12 @@ def deactivate(*, purge: bool = False) -> None:
         handle.deactivate(purge=purge)
 
 
-def active() -> Handle | None:
+def active() -> "Handle | None":
     """The active handle, if any."""
     return _active
 
 
-def farm_for(index: SiteIndex, link: str | None) -> Farm | None:
+def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | None":
     """The farm of ``index``'s native code (made if need be); None when it has none."""
     if not index.native:
         return None
@@ -390,7 +393,7 @@ def farm_for(index: SiteIndex, link: str | None) -> Farm | None:
     return ensure_farm(plan, state_dir("farms"))
 
 
-def _site_path(index: SiteIndex) -> str:
+def _site_path(index: "SiteIndex") -> str:
     """The virtual site's sys.path entry: a path nothing is at.
 
     importlib.metadata and pkg_resources read every sys.path entry from disk, so it
@@ -454,7 +457,7 @@ def _under(path: object, prefixes: tuple[str, ...]) -> bool:
     return isinstance(path, str) and os.path.join(path, "").startswith(prefixes)
 
 
-def _module_from(module: ModuleType, prefixes: tuple[str, ...]) -> bool:
+def _module_from(module: "ModuleType", prefixes: tuple[str, ...]) -> bool:
     spec = getattr(module, "__spec__", None)
     if spec is None:
         return _under(getattr(module, "__file__", None), prefixes)

@@ -6,13 +6,12 @@ Validation happens here, before activation touches any global state: every missi
 unusable root is reported at once.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Optional  # local annotations: never evaluated
 
     from vsite.manifest import Manifest, Root
     from vsite.scan import RootScan
@@ -68,7 +67,7 @@ class DroppedRoot:
 
     __slots__ = ("dist", "root", "winner")
 
-    def __init__(self, root: Root, dist: str, winner: str) -> None:
+    def __init__(self, root: "Root", dist: str, winner: str) -> None:
         self.root = root
         self.dist = dist
         self.winner = winner
@@ -102,13 +101,13 @@ class SiteIndex:
 
     def __init__(
         self,
-        manifest: Manifest,
+        manifest: "Manifest",
         roots: tuple[str, ...],
-        entries: Mapping[str, list[tuple[int, bool]]],
+        entries: "Mapping[str, list[tuple[int, bool]]]",
         mtimes: tuple[int, ...],
-        dists: Mapping[str, str],
+        dists: "Mapping[str, str]",
         pth: list[tuple[str, str]],
-        dropped: list[DroppedRoot],
+        dropped: "list[DroppedRoot]",
         native: tuple[str, ...] = (),
     ) -> None:
         self.manifest = manifest
@@ -120,8 +119,8 @@ class SiteIndex:
         self.dropped = dropped
         self.native = native  # top-level names holding native code, to stage in the farm
         self.plans: dict[str, tuple[object, ...]] = {}  # link mode -> farm plan data
-        self.cache_file: str | None = None  # where this index persists, if anywhere
-        self.identity: bytes | None = None  # the roots' identity, taken before the scan
+        self.cache_file: Optional[str] = None  # where this index persists, if anywhere
+        self.identity: Optional[bytes] = None  # the roots' identity, taken before the scan
         # The vsite store entries among the roots: held for this process's lifetime.
         self.held: tuple[str, ...] = _store_entries(roots)
 
@@ -140,7 +139,7 @@ class SiteIndex:
         """The manifest's ``"system-site-packages"``."""
         return self.manifest.system_site_packages
 
-    def same_manifest(self, other: SiteIndex) -> bool:
+    def same_manifest(self, other: "SiteIndex") -> bool:
         """Whether ``other`` is the index of the same manifest."""
         return self.manifest == other.manifest
 
@@ -151,7 +150,7 @@ def _store_entries(roots: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(entry for entry in map(store_entry, roots) if entry is not None)
 
 
-def scan_roots(manifest: Manifest, mtimes: Mapping[str, int] | None = None) -> list[RootScan]:
+def scan_roots(manifest: "Manifest", mtimes: "Mapping[str, int] | None" = None) -> "list[RootScan]":
     """Scan every root of ``manifest``; RootError lists every unusable root at once.
 
     ``mtimes``: root path -> its mtime, where the caller has just stat'ed the roots.
@@ -185,7 +184,7 @@ def scan_roots(manifest: Manifest, mtimes: Mapping[str, int] | None = None) -> l
     return scans
 
 
-def build_index(manifest: Manifest, mtimes: Mapping[str, int] | None = None) -> SiteIndex:
+def build_index(manifest: "Manifest", mtimes: "Mapping[str, int] | None" = None) -> "SiteIndex":
     """Scan and merge ``manifest``'s roots; a root repeating a distribution is dropped.
 
     ``mtimes``: root path -> its mtime, where the caller has just stat'ed the roots.

@@ -49,8 +49,6 @@ union asks for ``tail``, ``tail.py``, ``tail.cpython-...so`` in a row, which one
 bucket answers. Files are written to a temporary name and renamed into place.
 """
 
-from __future__ import annotations
-
 import marshal
 import os
 from _collections_abc import Mapping
@@ -75,7 +73,10 @@ from vsite.index import stem as stem_of
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
-    from typing import Any
+    from typing import (
+        Any,
+        Optional,  # local annotations: never evaluated
+    )
 
     from vsite.index import DroppedRoot
     from vsite.manifest import Manifest
@@ -91,7 +92,7 @@ def sidecar_path(manifest_source: str) -> str:
     return manifest_source + SIDECAR_SUFFIX
 
 
-def load_or_build(source: str) -> SiteIndex:
+def load_or_build(source: str) -> "SiteIndex":
     """The index for the manifest file at ``source`` (absolute), from cache when valid."""
     try:
         with open(source, "rb") as stream:
@@ -113,7 +114,7 @@ def load_or_build(source: str) -> SiteIndex:
     return build(source, content, cache_file)
 
 
-def load(source: str, data: bytes, *, verify: bool = True) -> SiteIndex | None:
+def load(source: str, data: bytes, *, verify: bool = True) -> "SiteIndex | None":
     """Decode index file bytes ``data`` for manifest ``source``; None when stale or
     foreign (for tools and tests: a start reads the file itself, in parts)."""
     with open(source, "rb") as stream:
@@ -132,7 +133,7 @@ class _Reader:
 
     __slots__ = ("data", "path", "sections", "size")
 
-    def __init__(self, data: bytes, path: str | None = None, size: int | None = None) -> None:
+    def __init__(self, data: bytes, path: "str | None" = None, size: "int | None" = None) -> None:
         if len(data) < FIRST_SECTION or data[: len(MAGIC)] != MAGIC:
             raise CorruptIndex("not an index file")
         fields = [read_u32(data, len(MAGIC) + 4 * i) for i in range(4)]
@@ -180,7 +181,7 @@ class _Reader:
         return data
 
 
-def _open(path: str, source: str, content: bytes, *, verify: bool) -> MappedIndex | None:
+def _open(path: str, source: str, content: bytes, *, verify: bool) -> "MappedIndex | None":
     """The index in file ``path`` when it is intact and still describes the roots."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -203,7 +204,9 @@ def _open(path: str, source: str, content: bytes, *, verify: bool) -> MappedInde
     return index
 
 
-def _decode(reader: _Reader, source: str, content: bytes, *, verify: bool) -> MappedIndex | None:
+def _decode(
+    reader: "_Reader", source: str, content: bytes, *, verify: bool
+) -> "MappedIndex | None":
     """Check and decode the eager part; None when the file is of another manifest or
     its roots changed; CorruptIndex when it is damaged."""
     # A moved manifest may resolve its relative roots elsewhere: never reuse across paths.
@@ -262,7 +265,7 @@ class MappedIndex(SiteIndex):
 
     def __init__(
         self,
-        reader: _Reader,
+        reader: "_Reader",
         source: str,
         content: bytes,
         system_site: bool,
@@ -278,7 +281,7 @@ class MappedIndex(SiteIndex):
         self._source = source
         self._content = content
         self._system_site = system_site
-        self._rebuilt: SiteIndex | None = None
+        self._rebuilt: Optional[SiteIndex] = None
         self._tables: dict[str, bytes] = {}  # hash table sections read so far
         self.roots = roots
         self.pth = pth
@@ -302,7 +305,7 @@ class MappedIndex(SiteIndex):
     def system_site_packages(self) -> bool:
         return self._system_site
 
-    def same_manifest(self, other: SiteIndex) -> bool:
+    def same_manifest(self, other: "SiteIndex") -> bool:
         if isinstance(other, MappedIndex):
             return (self._source, self._content) == (other._source, other._content)
         return super().same_manifest(other)
@@ -320,12 +323,12 @@ class MappedIndex(SiteIndex):
         object.__setattr__(self, name, value)
         return value
 
-    def _manifest(self) -> Manifest:
+    def _manifest(self) -> "Manifest":
         from vsite.manifest import Manifest
 
         return Manifest.from_bytes(self._content, self._source)
 
-    def _dropped(self) -> list[DroppedRoot]:
+    def _dropped(self) -> "list[DroppedRoot]":
         from vsite.index import DroppedRoot
 
         triples = self._lazy("dropped", _triples, "dropped")
@@ -338,7 +341,7 @@ class MappedIndex(SiteIndex):
         except KeyError:
             return list(self.rebuilt().dropped)
 
-    def _lazy(self, section: str, check: Callable[[object], bool], fallback: str) -> object:
+    def _lazy(self, section: str, check: "Callable[[object], bool]", fallback: str) -> object:
         """Section ``section`` decoded and checked; the rebuilt index's ``fallback``
         attribute when the file does not hold what it should."""
         try:
@@ -349,7 +352,7 @@ class MappedIndex(SiteIndex):
             return getattr(self.rebuilt(), fallback)
         return value
 
-    def bucket(self, section: str, key: str) -> dict[str, object] | None:
+    def bucket(self, section: str, key: str) -> "dict[str, object] | None":
         """The records of ``key``'s bucket in hash table ``section``; None when the file
         is damaged (the caller then asks :meth:`rebuilt`)."""
         data = self.table(section)
@@ -368,7 +371,7 @@ class MappedIndex(SiteIndex):
             return None
         return records if type(records) is dict else None
 
-    def table(self, section: str) -> bytes | None:
+    def table(self, section: str) -> "bytes | None":
         """Hash table ``section``, read on first use; None when damaged."""
         data = self._tables.get(section)
         if data is None:
@@ -387,7 +390,7 @@ class MappedIndex(SiteIndex):
             return tuple(pairs.items())
         return pairs  # type: ignore[return-value]
 
-    def rebuilt(self) -> SiteIndex:
+    def rebuilt(self) -> "SiteIndex":
         """The index built anew from the roots, for a damaged file (which it replaces).
 
         Its roots must be the ones this start activated: answers from another set of
@@ -414,7 +417,7 @@ class _ByName:
     def get(self, name: str, default: object = None) -> object:
         raise NotImplementedError
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> "Any":
         found = self.get(name)
         if found is None:
             raise KeyError(name)
@@ -429,7 +432,7 @@ class _NameTable(_ByName, Mapping[str, "list[tuple[int, bool]]"]):
 
     __slots__ = ("_index", "_memo", "_roots")
 
-    def __init__(self, index: MappedIndex, roots: int) -> None:
+    def __init__(self, index: "MappedIndex", roots: int) -> None:
         self._index = index
         self._roots = roots
         self._memo: dict[str, dict[str, list[tuple[int, bool]]]] = {}
@@ -472,7 +475,7 @@ class _NameTable(_ByName, Mapping[str, "list[tuple[int, bool]]"]):
         group = self._memo.get(stem)
         return group if group is not None else self._group(stem)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> "Iterator[str]":
         return iter(self._all())
 
     def __len__(self) -> int:
@@ -485,9 +488,9 @@ class _DistTable(_ByName, Mapping[str, str]):
 
     __slots__ = ("_index", "_ordered")
 
-    def __init__(self, index: MappedIndex) -> None:
+    def __init__(self, index: "MappedIndex") -> None:
         self._index = index
-        self._ordered: dict[str, str] | None = None
+        self._ordered: Optional[dict[str, str]] = None
 
     def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
         if self._ordered is not None:
@@ -507,7 +510,7 @@ class _DistTable(_ByName, Mapping[str, str]):
             self._ordered = dict(self._index.order())
         return self._ordered
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> "Iterator[str]":
         return iter(self.ordered())
 
     def __len__(self) -> int:
@@ -551,7 +554,7 @@ def _triples(value: object) -> bool:
 # -- identity of the verified roots -------------------------------------------------------
 
 
-def _same_identity(paths: Sequence[str], expected: bytes) -> bool:
+def _same_identity(paths: "Sequence[str]", expected: bytes) -> bool:
     """Whether every path still has its recorded identity: one ``stat`` a path, the
     start's only cost that grows with the roots, stopping at the first difference."""
     if len(expected) != 16 * len(paths):
@@ -564,7 +567,7 @@ def _same_identity(paths: Sequence[str], expected: bytes) -> bool:
     return True
 
 
-def _cache_file(source: str) -> str | None:
+def _cache_file(source: str) -> "str | None":
     try:
         from vsite._paths import state_dir
 

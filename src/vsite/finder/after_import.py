@@ -10,8 +10,6 @@ loader back, and steps aside when nothing is left to watch. Its per-import cost 
 dict lookup. Runtime path: stdlib only.
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False
@@ -19,7 +17,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import Any
+    from typing import (
+        Any,
+        Optional,  # local annotations: never evaluated
+    )
 
     Callback = Callable[[ModuleType], None]
 
@@ -35,7 +36,7 @@ class AfterImport:
     def __repr__(self) -> str:
         return f"vsite.AfterImport({sorted(self.waiting)})"
 
-    def call_after(self, name: str, callback: Callback) -> None:
+    def call_after(self, name: str, callback: "Callback") -> None:
         """``callback(module)`` now if ``name`` is imported, else once it is."""
         module = sys.modules.get(name)
         if module is not None:
@@ -51,8 +52,8 @@ class AfterImport:
             sys.meta_path.remove(self)
 
     def find_spec(
-        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
+        self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
+    ) -> "ModuleSpec | None":
         callback = self.waiting.pop(name, None)
         if callback is None:
             return None
@@ -62,7 +63,9 @@ class AfterImport:
             if finder is self:
                 continue
             find_spec = getattr(finder, "find_spec", None)
-            spec: ModuleSpec | None = None if find_spec is None else find_spec(name, path, target)
+            spec: Optional[ModuleSpec] = (
+                None if find_spec is None else find_spec(name, path, target)
+            )
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
                     spec.loader = _ThenCall(spec.loader, callback)  # type: ignore[assignment]
@@ -73,15 +76,15 @@ class AfterImport:
 class _ThenCall:
     """Runs the module's own loader, puts it back on the module, then calls back."""
 
-    def __init__(self, loader: Any, callback: Callback) -> None:
+    def __init__(self, loader: "Any", callback: "Callback") -> None:
         self.loader = loader
         self.callback = callback
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        module: ModuleType | None = self.loader.create_module(spec)
+    def create_module(self, spec: "ModuleSpec") -> "ModuleType | None":
+        module: Optional[ModuleType] = self.loader.create_module(spec)
         return module
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: "ModuleType") -> None:
         module.__loader__ = self.loader
         if module.__spec__ is not None:
             module.__spec__.loader = self.loader

@@ -5,8 +5,6 @@ It finds no modules (the path-entry hook does, in sys.path order); it only answe
 from the index, by canonical name, honouring ``Context.name`` and ``Context.path``.
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False
@@ -29,10 +27,10 @@ class DistributionFinder:
     def __init__(
         self,
         site_path: str,
-        by_name: Mapping[str, str],
-        roots: Sequence[str] = (),
+        by_name: "Mapping[str, str]",
+        roots: "Sequence[str]" = (),
         *,
-        overlay: str | None = None,
+        overlay: "str | None" = None,
     ) -> None:
         self.site_path = site_path
         # canonical name -> dist-info path, iterated in site order; the index's
@@ -55,9 +53,9 @@ class DistributionFinder:
     def find_spec(
         self,
         fullname: str,
-        path: Sequence[str] | None = None,
-        target: ModuleType | None = None,
-    ) -> ModuleSpec | None:
+        path: "Sequence[str] | None" = None,
+        target: "ModuleType | None" = None,
+    ) -> "ModuleSpec | None":
         if fullname in _PKG_RESOURCES:
             # The program imports pkg_resources (or pip its copy): show it this site
             # once it has run.
@@ -69,7 +67,7 @@ class DistributionFinder:
     def invalidate_caches(self) -> None:
         pass
 
-    def find_distributions(self, context: object = None) -> Iterator[object]:
+    def find_distributions(self, context: object = None) -> "Iterator[object]":
         if context is None:
             from importlib.metadata import DistributionFinder as _Finder
 

@@ -6,8 +6,6 @@ other path is declined with ImportError, as the protocol asks, so the stdlib's
 FileFinder keeps serving ordinary directories.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False
@@ -15,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from importlib.machinery import FileFinder, ModuleSpec
     from types import ModuleType
+    from typing import Union  # local annotations: never evaluated
 
     from vsite.finder.union import UnionDir
 
@@ -33,7 +32,7 @@ class Registry:
     def __init__(self) -> None:
         self.portions: dict[str, tuple[UnionDir, int]] = {}
 
-    def register(self, union: UnionDir) -> None:
+    def register(self, union: "UnionDir") -> None:
         for number, path in enumerate(union.portions):
             self.portions[path] = (union, number)
 
@@ -43,12 +42,12 @@ class SiteFinder:
 
     __slots__ = ("_union", "path")
 
-    def __init__(self, path: str, union: UnionDir | Callable[[], UnionDir]) -> None:
+    def __init__(self, path: str, union: "UnionDir | Callable[[], UnionDir]") -> None:
         self.path = path
         self._union = union
 
     @property
-    def union(self) -> UnionDir:
+    def union(self) -> "UnionDir":
         """The union of the roots: made (its module imported) by the first lookup, which
         a start that imports nothing from the site never makes."""
         union = self._union
@@ -59,7 +58,7 @@ class SiteFinder:
     def __repr__(self) -> str:
         return f"SiteFinder({self.path!r}, {len(self.union.portions)} roots)"
 
-    def find_spec(self, fullname: str, target: ModuleType | None = None) -> ModuleSpec | None:
+    def find_spec(self, fullname: str, target: "ModuleType | None" = None) -> "ModuleSpec | None":
         union = self._union
         if callable(union):
             # Until the first name the site holds, a name no root has (``sitecustomize``
@@ -74,7 +73,7 @@ class SiteFinder:
     def invalidate_caches(self) -> None:
         self.union.invalidate()
 
-    def iter_modules(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+    def iter_modules(self, prefix: str = "") -> "Iterator[tuple[str, bool]]":
         return self.union.iter_modules(prefix)
 
 
@@ -83,20 +82,20 @@ class PortionFinder:
 
     __slots__ = ("portion", "union")
 
-    def __init__(self, union: UnionDir, portion: int) -> None:
+    def __init__(self, union: "UnionDir", portion: int) -> None:
         self.union = union
         self.portion = portion
 
     def __repr__(self) -> str:
         return f"PortionFinder({self.union.portions[self.portion]!r})"
 
-    def find_spec(self, fullname: str, target: ModuleType | None = None) -> ModuleSpec | None:
+    def find_spec(self, fullname: str, target: "ModuleType | None" = None) -> "ModuleSpec | None":
         return self.union.find_spec(fullname, self.portion)
 
     def invalidate_caches(self) -> None:
         self.union.invalidate()
 
-    def iter_modules(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+    def iter_modules(self, prefix: str = "") -> "Iterator[tuple[str, bool]]":
         return self.union.iter_modules(prefix)
 
 
@@ -109,10 +108,10 @@ class PathHook:
 
     __slots__ = ("_owned", "registry", "site")
 
-    def __init__(self, site: SiteFinder, registry: Registry, owned: Sequence[str]) -> None:
+    def __init__(self, site: "SiteFinder", registry: "Registry", owned: "Sequence[str]") -> None:
         self.site = site
         self.registry = registry
-        self._owned: Sequence[str] | frozenset[str] = owned
+        self._owned: Union[Sequence[str], frozenset[str]] = owned
 
     @property
     def owned(self) -> frozenset[str]:
@@ -125,7 +124,7 @@ class PathHook:
     def __repr__(self) -> str:
         return f"vsite.PathHook({self.site.path!r})"
 
-    def __call__(self, path: str) -> SiteFinder | PortionFinder | FileFinder:
+    def __call__(self, path: str) -> "SiteFinder | PortionFinder | FileFinder":
         if path == self.site.path:
             return self.site
         claimed = self.registry.portions.get(path)
