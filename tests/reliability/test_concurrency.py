@@ -117,12 +117,12 @@ STOPS = {
         "farm._build = build\n"
     ),
     "writing-the-index": (
-        "import vsite.index_cache as cache\n"
-        "real = cache.encode\n"
+        "import vsite.index_write as writer\n"
+        "real = writer.encode\n"
         "def encode(index):\n"
         "    real(index)\n"
         "    stop_here('writing-the-index')\n"
-        "cache.encode = encode\n"
+        "writer.encode = encode\n"
     ),
     "holding-the-farm": "",
 }

@@ -1,16 +1,21 @@
 """``vsite install``: wheels into the shared store (each unpacked once), then a manifest.
 
 Wheels come from files named on the command line (installed as given, their
-dependencies not resolved) and from requirements, which ``pip download
---only-binary=:all:`` resolves with this interpreter. Every wheel is checked (file
-name, tags against this interpreter, duplicate distributions) before any is unpacked;
-RECORD names and hashes are checked while unpacking. A root already in the store is
-reused, not unpacked again. Roots are byte-compiled for this interpreter unless asked
-not to, a reused root too when it holds no bytecode of this interpreter yet.
+dependencies not resolved), from requirements, which ``pip download
+--only-binary=:all:`` resolves with this interpreter, or from a lock file
+(``pylock.toml``, PEP 751), which is installed as it is: no resolver runs. Every wheel
+is checked (file name, tags against this interpreter, duplicate distributions, and the
+hashes a lock or a hashed requirements file pins) before any is unpacked; RECORD names
+and hashes are checked while unpacking. A root already in the store is reused, not
+unpacked again (a wheel pinned by its sha256 needs no file then: ``--offline``).
+Roots are byte-compiled for this interpreter unless asked not to, a reused root too
+when it holds no bytecode of this interpreter yet.
 
 The package, beside the command's logic here: ``store`` (the content-addressed store),
-``unpack`` (one wheel, RECORD checked), ``hashes`` (wheel digests), ``bytecode``
-(compiling store entries), ``sources`` (wheel files and requirements in).
+``unpack`` (one wheel, RECORD checked), ``hashes`` (wheel digests, pinned hashes),
+``bytecode`` (compiling store entries), ``sources`` (wheel files and requirements in),
+``lock`` (lock files), ``requirements`` (hash-checking mode), ``fetch`` (wheels pinned
+by hash: from the store, directories or their URLs).
 
 May import: the standard library, ``packaging``, ``installer``, the runtime
 (``vsite.*``) and the rest of ``vsite.tools``. Prints nothing: progress goes to a
@@ -24,7 +29,7 @@ import tempfile
 import time
 from typing import Protocol
 
-from vsite.errors import WheelError
+from vsite.errors import UsageError, WheelError
 from vsite.tools.compose import RootEntry, manifest_text, write_manifest
 from vsite.tools.install.bytecode import BYTECODE_TAG
 from vsite.tools.install.sources import Wheel, check_wheels, download
@@ -125,11 +130,20 @@ def install(
     # Zip inflation, hashing and file writes release the GIL: threads overlap them.
     store.sweep()  # temp dirs of killed installs, whether or not this one unpacks
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        hashes = list(pool.map(lambda wheel: store.wheel_sha256(wheel.path), wheels))
+        hashes = list(
+            pool.map(lambda wheel: wheel.sha256 or store.wheel_sha256(wheel.path), wheels)
+        )
+        found = [store.get(sha256) for sha256 in hashes]
+        gone = [w.filename for w, entry in zip(wheels, found) if entry is None and not w.path]
+        if gone:  # reused by hash a moment ago, damaged since, and no file to unpack
+            raise WheelError(
+                f"store entries damaged or removed meanwhile, and no wheel file at hand: "
+                f"{', '.join(gone)}; install again (without --offline, or with --find-links)"
+            )
         pending: dict[Future[tuple[StoreEntry, bool]], int] = {}
         reusing: set[int] = set()
         for number, sha256 in enumerate(hashes):
-            entry = store.get(sha256)
+            entry = found[number]
             if entry is None:
                 pending[pool.submit(unpack, number, sha256)] = number
             elif compile_bytecode and entry.lacks_bytecode():
@@ -184,25 +198,45 @@ def install_command(
     compile_bytecode: bool = True,
     no_deps: bool = False,
     listener: Listener | None = None,
+    find_links: Sequence[str] = (),
+    offline: bool = False,
+    extras: Sequence[str] = (),
+    groups: Sequence[str] | None = None,
 ) -> InstallResult:
-    """The ``vsite install`` command: ``items`` are wheel files or requirement strings.
+    """The ``vsite install`` command: ``items`` are wheel files, requirement strings, or
+    one lock file (alone).
 
     Installs every wheel into the store, writes the manifest at ``output`` and returns
-    what was done; ``listener`` hears of the progress.
+    what was done; ``listener`` hears of the progress. ``find_links`` are directories of
+    wheels to look in first; ``offline`` fetches nothing from the network; ``extras``
+    and ``groups`` select from a lock file.
     """
+    from vsite.tools.install.lock import is_lock_file
+
     started = time.monotonic()
+    locks = [item for item in items if is_lock_file(item)]
     files = [item for item in items if item.endswith(".whl") and os.path.isfile(item)]
-    requirements = [item for item in items if item not in files]
+    requirements = [item for item in items if item not in files and item not in locks]
+    if locks and (len(items) > 1 or requirement_files):
+        raise UsageError(
+            f"a lock file is installed alone: {locks[0]} was given with other wheels, "
+            "requirements or lock files"
+        )
+    if (extras or groups is not None) and not locks:
+        raise UsageError("--extra and --group select from a lock file (pylock.toml)")
     store = Store(store_path or default_store())
     with tempfile.TemporaryDirectory(prefix="vsite-download-") as downloads:
-        paths = list(files)
-        if requirements or requirement_files:
-            if listener is not None:
-                listener.resolving()
-            paths += download(requirements, requirement_files, downloads, no_deps=no_deps)
-        wheels = check_wheels(paths)
+        if locks:
+            wheels = _locked_wheels(
+                locks[0], store, downloads, listener, find_links, offline, extras, groups
+            )
+        else:
+            wheels = _wheels(
+                files, requirements, requirement_files, store, downloads, listener,
+                find_links=find_links, offline=offline, no_deps=no_deps,
+            )  # fmt: skip
         if not wheels:
-            raise WheelError("nothing to install: give wheel files or requirements")
+            raise WheelError("nothing to install: give wheel files, requirements or a lock file")
         if listener is not None:
             listener.start(len(wheels))
         result = install(wheels, store, compile_bytecode=compile_bytecode, progress=listener)
@@ -216,3 +250,69 @@ def install_command(
     result.seconds = time.monotonic() - started
     result.store, result.manifest = store.path, output
     return result
+
+
+def _locked_wheels(
+    lock: str,
+    store: Store,
+    downloads: str,
+    listener: Listener | None,
+    find_links: Sequence[str],
+    offline: bool,
+    extras: Sequence[str],
+    groups: Sequence[str] | None,
+) -> list[Wheel]:
+    """The wheels ``lock`` selects here, found and checked, in the lock's order."""
+    from vsite.tools.install.fetch import fetch
+    from vsite.tools.install.lock import read_lock
+
+    wanted = read_lock(lock, extras=extras, groups=groups)
+    if listener is not None:
+        listener.update(0, f"finding and checking the {len(wanted)} wheels of {lock}")
+    return fetch(wanted, store, downloads, find_links=find_links, offline=offline, source=lock)
+
+
+def _wheels(
+    files: Sequence[str],
+    requirements: Sequence[str],
+    requirement_files: Sequence[str],
+    store: Store,
+    downloads: str,
+    listener: Listener | None,
+    *,
+    find_links: Sequence[str],
+    offline: bool,
+    no_deps: bool,
+) -> list[Wheel]:
+    """Wheel files as given, and the wheels of requirements: pip resolves them, or,
+    offline in hash-checking mode, they are found by hash without pip."""
+    from vsite.tools.install.requirements import check_downloaded, read_requirements, wanted
+
+    paths = list(files)
+    found: list[Wheel] = []
+    known: dict[str, str] = {}
+    if requirements or requirement_files:
+        pinned = read_requirements(requirement_files, requirements)
+        if pinned.hashed and offline:
+            from vsite.tools.install.fetch import fetch
+
+            found = fetch(wanted(pinned), store, downloads, find_links=find_links, offline=True)
+            found.sort(key=lambda wheel: wheel.filename.lower())  # as pip download's are
+        else:
+            if listener is not None:
+                listener.resolving()
+            downloaded = download(
+                requirements, requirement_files, downloads, no_deps=no_deps,
+                find_links=find_links, offline=offline, require_hashes=pinned.hashed,
+            )  # fmt: skip
+            if pinned.hashed:
+                known = check_downloaded(downloaded, pinned)
+            paths += downloaded
+    wheels = check_wheels(paths)
+    for wheel in wheels:
+        wheel.sha256 = known.get(wheel.path)
+    names = {wheel.canonical for wheel in wheels}
+    clash = sorted(wheel.filename for wheel in found if wheel.canonical in names)
+    if clash:
+        raise WheelError(f"given both as a wheel file and by a requirement: {', '.join(clash)}")
+    return wheels + found

@@ -1,4 +1,11 @@
-"""Wheel digests: the sha256 that keys the store, and a memo so a wheel is hashed once.
+"""Wheel digests: the sha256 that keys the store, a memo so a wheel is hashed once, and
+the check of a wheel against the hashes a lock or a requirements file pins it to.
+
+Pinned hashes map an algorithm (``sha256``) to the hex digests allowed. A lock file
+(PEP 751) gives one digest per algorithm and every one must match (``require_all``); a
+requirements file's ``--hash`` options allow any of their digests, as pip checks them.
+Algorithms this Python's ``hashlib`` does not know are skipped; a pin with none it
+knows cannot be checked, and is refused (:func:`unchecked`).
 
 Tooling path (stdlib only).
 """
@@ -10,16 +17,61 @@ import os
 
 from vsite._fs import write_atomic
 
-__all__ = ["remembered_sha256", "wheel_sha256"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Mapping
+
+__all__ = ["digests", "mismatch", "remembered_sha256", "unchecked", "wheel_sha256"]
+
+_BLOCK = 1 << 20
 
 
 def wheel_sha256(path: str) -> str:
     """The hex sha256 of the file at ``path`` (the store key of a wheel)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
+        for block in iter(lambda: stream.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def digests(path: str, algorithms: Iterable[str]) -> dict[str, str]:
+    """The hex digests of the file at ``path`` for each of ``algorithms`` (one read)."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_BLOCK), b""):
+            for hasher in hashers.values():
+                hasher.update(block)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def checkable(pinned: Mapping[str, Collection[str]]) -> list[str]:
+    """The algorithms of ``pinned`` that this Python can compute, sorted."""
+    return sorted(name for name in pinned if name in hashlib.algorithms_available)
+
+
+def unchecked(pinned: Mapping[str, Collection[str]]) -> str:
+    """Why ``pinned`` cannot be checked here ('' when it can)."""
+    if checkable(pinned):
+        return ""
+    names = ", ".join(sorted(pinned)) or "none"
+    return f"no hash this Python can check (algorithms: {names})"
+
+
+def mismatch(
+    found: Mapping[str, str], pinned: Mapping[str, Collection[str]], *, require_all: bool
+) -> str:
+    """'' when the digests ``found`` (of :func:`checkable` algorithms) match ``pinned``;
+    else what differs, quoting the digests. ``require_all``: every algorithm must match
+    (a lock); otherwise one matching digest is enough (pip's ``--hash``)."""
+    wrong = [name for name in sorted(found) if found[name] not in pinned.get(name, ())]
+    if not found or (wrong and (require_all or len(wrong) == len(found))):
+        name = wrong[0] if wrong else ""
+        if not name:
+            return "no hash could be checked"
+        expected = " or ".join(sorted(pinned[name]))
+        return f"{name} is {found[name]}, expected {expected}"
+    return ""
 
 
 def remembered_sha256(path: str, memo_dir: str) -> str:

@@ -1,5 +1,6 @@
 """Wheels in: wheel files checked before anything is unpacked, requirements resolved
-to wheels with ``pip download``.
+to wheels with ``pip download`` (lock files and hashed requirements: :mod:`.lock`,
+:mod:`.requirements`, :mod:`.fetch`).
 
 Tooling path: imports ``packaging``.
 """
@@ -17,26 +18,42 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Wheel", "check_wheels", "download"]
+__all__ = ["Wheel", "check_wheels", "display_name", "download"]
 
 
 class Wheel:
-    """A wheel file to install, with what its file name says."""
+    """A wheel to install, with what its file name says.
 
-    __slots__ = ("canonical", "name", "path", "version")
+    ``sha256``, when given, is the file's digest, already checked (it keys the store).
+    A wheel whose store entry is reused by that digest may have no file: ``path`` is
+    empty and ``file`` names the wheel the entry was unpacked from.
+    """
 
-    def __init__(self, path: str, name: str, canonical: str, version: str) -> None:
+    __slots__ = ("_file", "canonical", "name", "path", "sha256", "version")
+
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        canonical: str,
+        version: str,
+        *,
+        sha256: str | None = None,
+        file: str | None = None,
+    ) -> None:
         self.path = path
         self.name = name
         self.canonical = canonical
         self.version = version
+        self.sha256 = sha256
+        self._file = file
 
     @property
     def filename(self) -> str:
-        return os.path.basename(self.path)
+        return self._file or os.path.basename(self.path)
 
     def __repr__(self) -> str:
-        return f"Wheel({self.path!r})"
+        return f"Wheel({self.path or self.filename!r})"
 
 
 def check_wheels(paths: Sequence[str]) -> list[Wheel]:
@@ -67,7 +84,7 @@ def check_wheels(paths: Sequence[str]) -> list[Wheel]:
         if not tags & supported:
             problems.append(f"{label}: built for {_tag_text(tags)}, not for {_interpreter()}")
             continue
-        wheel = Wheel(path, _display_name(path, name), str(name), str(version))
+        wheel = Wheel(path, display_name(path, name), str(name), str(version))
         earlier = seen.get(wheel.canonical)
         if earlier is not None:
             if wheel_sha256(earlier.path) != wheel_sha256(path):
@@ -85,7 +102,7 @@ def check_wheels(paths: Sequence[str]) -> list[Wheel]:
     return wheels
 
 
-def _display_name(path: str, canonical: str) -> str:
+def display_name(path: str, canonical: str) -> str:
     """The distribution name as the wheel file spells it (``Pillow``, not ``pillow``)."""
     return os.path.basename(path).split("-", 1)[0].replace("_", "-") or canonical
 
@@ -107,16 +124,26 @@ def download(
     dest: str,
     *,
     no_deps: bool = False,
+    find_links: Sequence[str] = (),
+    offline: bool = False,
+    require_hashes: bool = False,
 ) -> list[str]:
     """Resolve requirements to wheels in ``dest`` with ``pip download``; their paths.
 
     pip runs with this interpreter, so it picks wheels for it and honours the user's
-    pip configuration (indexes, find-links, constraints).
+    pip configuration (indexes, find-links, constraints). ``offline`` gives pip no
+    index (``--no-index``): only ``find_links`` and the configured find-links.
     """
     command = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-q"]
     command += ["--disable-pip-version-check", "-d", dest]
     if no_deps:
         command.append("--no-deps")
+    if offline:
+        command.append("--no-index")
+    if require_hashes:
+        command.append("--require-hashes")
+    for directory in find_links:
+        command += ["--find-links", os.path.abspath(directory)]
     for path in requirement_files:
         command += ["-r", path]
     command += list(requirements)
