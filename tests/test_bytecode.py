@@ -32,9 +32,13 @@ barrier = os.environ.get("PROBE_BARRIER")
 while barrier and not os.path.exists(barrier):  # processes that must import at once
     time.sleep(0.001)
 compiled = []
+# vsite's own modules are not the site's: those it loads on first use (the union, the
+# bytecode loader) are compiled here too when its source tree has no bytecode yet.
+own = os.path.join(os.path.dirname(sys.modules["vsite"].__file__), "")
 def hook(event, args):
     if event == "compile" and isinstance(args[1], str) and args[1].endswith(".py"):
-        compiled.append(args[1])
+        if not args[1].startswith(own):
+            compiled.append(args[1])
 sys.addaudithook(hook)
 found = {}
 for name in sys.argv[1:]:
