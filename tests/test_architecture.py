@@ -132,6 +132,9 @@ BOOT_MODULES = {
     "vsite.finder.path_hook",
     "vsite.index",
     "vsite.index_cache",
+    # The site's entry is its farm, held for the process's life and checked at start.
+    "vsite.native",
+    "vsite.native.lock",
 }
 
 

@@ -59,9 +59,9 @@ def two_roots(tmp_path: Path) -> list[str]:
     return [str(torchish), str(cu_a), str(cu_b)]
 
 
-def built(tmp_path: Path, mode: str = "symlink", **kwargs: bool) -> tuple[list[str], str]:
+def built(tmp_path: Path, mode: str = "symlink", hold: bool = True) -> tuple[list[str], str]:
     roots = two_roots(tmp_path / "roots")
-    farm = ensure_farm(plan_farm(roots, ["tpkg", "ns"], mode), farms_dir(tmp_path), **kwargs)
+    farm = ensure_farm(plan_farm(roots, ["tpkg", "ns"], mode), farms_dir(tmp_path), hold=hold)
     return roots, farm.path
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from vsite.finder.union import UnionDir
     from vsite.index import SiteIndex
     from vsite.manifest import Manifest
-    from vsite.native.farm import Farm
+    from vsite.native.farm import Farm, FarmPlan
 
 __all__ = ["Handle", "activate", "activate_with_overlay", "active", "deactivate"]
 
@@ -31,15 +31,17 @@ class Handle:
     """An active virtual site: what was installed, so it can be taken out again."""
 
     def __init__(
-        self, index: "SiteIndex", farm: "Farm | None", overlay: "str | None" = None
+        self, index: "SiteIndex", farm: "Farm | _HeldFarm | None", overlay: "str | None" = None
     ) -> None:
         self.index = index
         self.farm = farm
         # An environment's own site-packages (pip install, pip install -e .): it ranks
         # before the site, as what pip installs last replaces what was there in a venv.
         self.overlay = overlay
-        # The farm is the site's sys.path entry (code that globs sys.path for
-        # nvidia/*/lib finds it there); without native code, a path nothing is at.
+        # The farm is the site's sys.path entry: code that globs sys.path for
+        # nvidia/*/lib finds the staged libraries there, and tools that read directories
+        # see the site as one flat directory (its view). Without one (no safe directory
+        # for vsite), a path nothing is at.
         self.site_path = farm.path if farm is not None else _site_path(index)
         self.path_hook: Optional[PathHook] = None
         self.meta_finder: Optional[DistributionFinder] = None
@@ -88,10 +90,8 @@ class Handle:
             # Staged names resolve to the farm only: one more portion, pinned to them.
             farm_number = len(portions)
             portions = (*portions, self.farm.path)
-            from vsite._fs import mtime_ns
-
-            farm_mtime = mtime_ns(self.farm.path)
-            for name in self.farm.plan.staged:
+            farm_mtime = os.stat(self.farm.path).st_mtime_ns
+            for name in self.farm.staged:
                 holders = entries.get(name)
                 if holders:
                     pinned[name] = [(farm_number, holders[0][1])]
@@ -100,7 +100,11 @@ class Handle:
         owned = (*index.roots, *(() if self.farm is None else (self.farm.path,)))
         self.path_hook = PathHook(site, registry, owned)
         self.meta_finder = DistributionFinder(
-            self.site_path, self.index.dists, index.roots, overlay=self.overlay
+            self.site_path,
+            self.index.dists,
+            index.roots,
+            overlay=self.overlay,
+            viewed=self.farm is not None,
         )
         before_path = list(sys.path)
         before_meta = list(sys.meta_path)
@@ -374,23 +378,82 @@ def active() -> "Handle | None":
     return _active
 
 
-def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | None":
-    """The farm of ``index``'s native code (made if need be); None when it has none."""
-    if not index.native:
-        return None
+def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | _HeldFarm | None":
+    """The site's farm (made if need be): its native code staged, the rest viewed.
+
+    None only for a site without native code where vsite has no safe directory of its
+    own: it then runs without a view, its entry a path nothing is at.
+    """
     from vsite._paths import state_dir
+
+    if index.native:
+        base = state_dir("farms")
+    else:
+        try:
+            base = state_dir("farms")
+        except OSError:  # FarmError is one: nothing to stage, so no view is no failure
+            return None
+    cached = index.plans.get("symlink") if link is None else None
+    if cached is not None and not os.environ.get("VSITE_LINK_MODE") and _symlinks_by_default():
+        warm = _held_intact(base, cached)
+        if warm is not None:
+            return warm
     from vsite.native.farm import FarmPlan, ensure_farm, plan_farm, resolve_link_mode
 
     mode = resolve_link_mode(link)
+
+    def replan() -> "FarmPlan":
+        return plan_farm(index.roots, index.native, mode, index.entries)
+
     cached = index.plans.get(mode)
-    if cached is not None:
-        plan = FarmPlan.from_data(cached)
-    else:
-        plan = plan_farm(index.roots, index.native, mode)
+    plan = FarmPlan.from_data(cached) if cached is not None else replan()
+    farm = ensure_farm(plan, base, replan=replan)
+    if cached is None or farm.plan.key() != plan.key():
         from vsite.index_write import remember_plan
 
-        remember_plan(index, mode, plan.to_data())
-    return ensure_farm(plan, state_dir("farms"))
+        remember_plan(index, mode, farm.plan.to_data())
+    return farm
+
+
+def _symlinks_by_default() -> bool:
+    """Whether the platform's link mode is symlink: ``vsite.native.farm``'s
+    ``resolve_link_mode("auto")``, without loading that module at start."""
+    return sys.platform not in ("darwin", "win32")
+
+
+class _HeldFarm:
+    """A farm found intact at start: what activation needs of it, without the builder."""
+
+    __slots__ = ("_saved", "created", "path", "staged")
+
+    def __init__(self, path: str, staged: "tuple[str, ...]", saved: "tuple[object, ...]") -> None:
+        self.path = path
+        self.staged = staged
+        self.created = False
+        self._saved = saved
+
+    @property
+    def plan(self) -> "FarmPlan":
+        """The farm's saved plan (its native part and key), decoded when asked for."""
+        from vsite.native.farm import FarmPlan
+
+        return FarmPlan.from_data(self._saved)
+
+
+def _held_intact(base: str, saved: "tuple[object, ...]") -> "_HeldFarm | None":
+    """The symlink farm of the saved plan ``saved`` (the index's), held, if it is there
+    and intact: the warm start, which loads nothing of the farm's builder."""
+    if type(saved) is not tuple or len(saved) != 6:
+        return None
+    staged, _mode, _dirs, file_links, dir_links, key = saved
+    if type(key) is not str or type(staged) is not tuple:
+        return None
+    from vsite.native.lock import hold_intact
+
+    path = os.path.join(base, key)
+    if not hold_intact(path, key, file_links, dir_links):  # type: ignore[arg-type]
+        return None
+    return _HeldFarm(path, staged, saved)
 
 
 def _site_path(index: "SiteIndex") -> str:

@@ -21,7 +21,7 @@ __all__ = ["DroppedRoot", "SiteIndex", "build_index"]
 # -- the index file's layout (the format is described in vsite.index_cache) --------------
 
 MAGIC = b"vsite-ix"
-FORMAT = 6  # 6: sectioned, hashed tables read lazily; immutable roots unverified
+FORMAT = 7  # 6: sectioned, hashed tables read lazily; immutable roots unverified; 7: views
 SIDECAR_SUFFIX = ".vsite-index"
 SECTIONS = ("source", "content", "core", "roots", "verify", "identity")  # read at start
 LAZY = ("names", "dists", "order", "mtimes", "dropped")  # read when first used

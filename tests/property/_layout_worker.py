@@ -79,7 +79,7 @@ def run_case(request: dict[str, JSON]) -> dict[str, JSON]:
     )
     site_paths: list[str] = [handle.site_path] if handle is not None else []
     try:
-        result = probe(request, entries)
+        result = probe(request, entries, site_paths)
     finally:
         if handle is not None:
             handle.deactivate(purge=True)
@@ -105,9 +105,12 @@ def run_case(request: dict[str, JSON]) -> dict[str, JSON]:
     return result
 
 
-def probe(request: dict[str, JSON], entries: list[str]) -> dict[str, JSON]:
+def probe(request: dict[str, JSON], entries: list[str], site_paths: list[str]) -> dict[str, JSON]:
     import pkgutil
 
+    # A distribution is the case's when it lies under the case's base or in the site's
+    # entry (vsite's view: the directory the metadata scan finds it in, as flat's is).
+    where = tuple(os.path.join(path, "") for path in (request["base"], *site_paths))
     modules: dict[str, JSON] = {}
     for name in request["names"]:
         try:
@@ -120,8 +123,8 @@ def probe(request: dict[str, JSON], entries: list[str]) -> dict[str, JSON]:
         "modules": modules,
         # Only the site's own entries: the stdlib's would cost ~0.1 s a case.
         "iter_modules": [[m.name, m.ispkg] for m in pkgutil.iter_modules(entries)],
-        "metadata": metadata(importlib.import_module("importlib.metadata"), request),
-        "backport": _backport(request),
+        "metadata": metadata(importlib.import_module("importlib.metadata"), request, where),
+        "backport": _backport(request, where),
     }
 
 
@@ -163,15 +166,14 @@ def resources(name: str) -> dict[str, JSON]:
     return found
 
 
-def metadata(api: Any, request: dict[str, JSON]) -> dict[str, JSON]:
+def metadata(api: Any, request: dict[str, JSON], where: tuple[str, ...]) -> dict[str, JSON]:
     """The case's distributions as one metadata API sees them; ``entry_points()`` by
     group is derived from them (reading every installed distribution's entry points
     per case would cost more than the rest of the probe)."""
-    base = os.path.join(request["base"], "")
     dists: list[JSON] = []
     groups: dict[str, list[list[str]]] = {group: [] for group in request["groups"]}
     for dist in api.distributions():
-        if not str(dist.locate_file("")).startswith(base):
+        if not os.path.join(str(dist.locate_file("")), "").startswith(where):
             continue  # the interpreter's own site-packages: the same for every layout
         entry_points = sorted([ep.group, ep.name, ep.value] for ep in dist.entry_points)
         files = sorted(str(f) for f in dist.files or ())
@@ -191,12 +193,12 @@ def metadata(api: Any, request: dict[str, JSON]) -> dict[str, JSON]:
     }
 
 
-def _backport(request: dict[str, JSON]) -> dict[str, JSON] | None:
+def _backport(request: dict[str, JSON], where: tuple[str, ...]) -> dict[str, JSON] | None:
     try:
         import importlib_metadata
     except ImportError:
         return None
-    return metadata(importlib_metadata, request)
+    return metadata(importlib_metadata, request, where)
 
 
 def _loader_kind(loader: object) -> str:

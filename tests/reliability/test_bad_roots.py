@@ -44,13 +44,15 @@ def test_dist_info_without_metadata_activates_and_reads_as_in_a_flat_site(
     root = make_root(tmp_path, "relnometa", {"relnometa_mod.py": "X = 1\n"})
     info = root / "relnometa-1.0.dist-info"
     (info / "METADATA").unlink()
-    vsite.activate(write_manifest(tmp_path / "manifest.json", [root]))
+    handle = vsite.activate(write_manifest(tmp_path / "manifest.json", [root]))
     import relnometa_mod  # type: ignore[import-not-found]  # written by the test
 
     assert relnometa_mod.X == 1
     found = importlib.metadata.distribution("relnometa")
     flat = importlib.metadata.PathDistribution(info)  # what a flat site's finder makes
-    assert found._path == info  # type: ignore[attr-defined]
+    # Found in the site's entry (its view), a link to the root's directory.
+    assert found._path == Path(handle.site_path, info.name)  # type: ignore[attr-defined]
+    assert found._path.resolve() == info.resolve()  # type: ignore[attr-defined]
     assert _answers(found) == _answers(flat)
     assert _answers(found)[:2] == (None, None)
     result = run([*VSITE, "check", str(tmp_path / "manifest.json")])

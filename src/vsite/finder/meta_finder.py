@@ -1,8 +1,12 @@
 """The meta-path finder that serves the virtual site's distribution metadata.
 
-It finds no modules (the path-entry hook does, in sys.path order); it only answers
-``find_distributions`` for importlib.metadata and the importlib_metadata backport,
-from the index, by canonical name, honouring ``Context.name`` and ``Context.path``.
+It finds no modules (the path-entry hook does, in sys.path order). Where the site's
+entry is its farm, whose view holds every ``*.dist-info`` of the site, importlib.metadata
+and the importlib_metadata backport read them from there with their own path scan, as
+from a flat directory, and this finder answers nothing. Without a view (no safe
+directory for vsite) it answers ``find_distributions`` from the index, by canonical
+name, honouring ``Context.name`` and ``Context.path``. Either way it is what
+:mod:`vsite.finder.pkg_resources_support` attaches through.
 """
 
 import sys
@@ -22,7 +26,7 @@ _PKG_RESOURCES = frozenset({"pkg_resources", "pip._vendor.pkg_resources"})
 class DistributionFinder:
     """``find_distributions`` over the site's dist-info directories."""
 
-    __slots__ = ("_shadowed", "by_name", "overlay", "roots", "site_path")
+    __slots__ = ("_shadowed", "by_name", "overlay", "roots", "site_path", "viewed")
 
     def __init__(
         self,
@@ -31,8 +35,12 @@ class DistributionFinder:
         roots: "Sequence[str]" = (),
         *,
         overlay: "str | None" = None,
+        viewed: bool = False,
     ) -> None:
         self.site_path = site_path
+        # The site's entry holds the view: the stdlib's own path scan finds every
+        # distribution there, so answering too would list each one twice.
+        self.viewed = viewed
         # canonical name -> dist-info path, iterated in site order; the index's
         # mapping, which answers one name without decoding them all.
         self.by_name = by_name
@@ -68,6 +76,8 @@ class DistributionFinder:
         pass
 
     def find_distributions(self, context: object = None) -> "Iterator[object]":
+        if self.viewed:
+            return iter(())
         if context is None:
             from importlib.metadata import DistributionFinder as _Finder
 

@@ -1,4 +1,14 @@
-"""The symlink farm: staged native entries laid out so relative rpaths resolve.
+"""The farm: the site's sys.path entry, a flat site-packages made of links.
+
+It has two parts. The native part stages the top-level entries that hold shared
+objects so relative rpaths resolve (below). The view part links every other top-level
+entry of the site (packages, modules, ``*.dist-info``) at the coarsest level that stays
+correct: one link where one root has the name, a real directory merged entry by entry
+where several roots share it (namespace and split packages), first root winning. Tools
+that read directories instead of importing (type checkers, completion, pipdeptree,
+``importlib.metadata``'s own path scan) so see the site as one flat directory; imports
+still resolve through the path hook, from the roots. The view's links are not checked at
+start: they follow the index, whose freshness covers the roots they point into.
 
 glibc takes ``$ORIGIN`` from the path as opened (symlinks kept), but the kernel
 resolves ``..`` physically: a directory symlink on the way breaks ``$ORIGIN/..``. So
@@ -21,11 +31,20 @@ import sys
 from vsite._record import Record
 from vsite.errors import FarmError
 from vsite.native.detect import is_shared_object
-from vsite.native.lock import LOCK, acquire, open_shared, release, take_over
+from vsite.native.lock import (
+    LOCK,
+    MARKER,
+    acquire,
+    links_intact,
+    open_shared,
+    release,
+    resolves,
+    take_over,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "LINK_MODES",
@@ -39,8 +58,10 @@ __all__ = [
 ]
 
 ENV_LINK = "VSITE_LINK_MODE"
-MARKER = ".vsite-farm"
-_FORMAT = "2"  # 2: farms carry a lock file (in-use signal for collect_garbage)
+_FORMAT = "3"  # 2: farms carry a lock file (in-use signal for collect_garbage); 3: the view
+#: Top-level entries the view leaves out: bytecode, and .pth files (vsite runs them; the
+#: view is never a site directory that ``site`` would process).
+_NOT_VIEWED = ("__pycache__",)
 
 
 def _hardlink(target: str, dest: str) -> None:
@@ -54,10 +75,6 @@ def _copy(target: str, dest: str) -> None:
     import shutil  # not at start-up: the default mode links
 
     shutil.copy2(target, dest)
-
-
-def _resolves(mine: str, target: str) -> bool:
-    return os.path.exists(mine)
 
 
 def _same_size_and_mtime(mine: str, target: str) -> bool:
@@ -76,7 +93,7 @@ class LinkMode(Record):
 
 # One row per mode ("auto" picks one in resolve_link_mode).
 _MODES: dict[str, LinkMode] = {
-    "symlink": LinkMode(link=os.symlink, intact=_resolves, folds_subtrees=True),
+    "symlink": LinkMode(link=os.symlink, intact=resolves, folds_subtrees=True),
     # A hard link or copy is checked by size and mtime (a copy keeps both: copy2).
     "hardlink": LinkMode(link=_hardlink, intact=_same_size_and_mtime, folds_subtrees=True),
     "copy": LinkMode(link=_copy, intact=_same_size_and_mtime, folds_subtrees=False),
@@ -88,18 +105,20 @@ class _PlanData(Record):
     """A plan as the persistent index keeps it: FarmPlan's fields of these names, as
     one plain tuple."""
 
-    __slots__ = _fields = ("staged", "mode", "dirs", "file_links", "dir_links")
+    __slots__ = _fields = ("staged", "mode", "dirs", "file_links", "dir_links", "key")
     staged: tuple[str, ...]
     mode: str
     dirs: list[str]
     file_links: list[tuple[str, str]]
     dir_links: list[tuple[str, str]]
+    key: str
 
 
 class FarmPlan:
-    """What a farm holds: real directories, linked files, linked pure subtrees."""
+    """What a farm holds: real directories, linked files, linked pure subtrees (the
+    native part, checked at every start), and the view's links (not checked)."""
 
-    __slots__ = ("dir_links", "dirs", "file_links", "mode", "staged")
+    __slots__ = ("_key", "dir_links", "dirs", "file_links", "mode", "staged", "view_links")
 
     def __init__(self, staged: Sequence[str], mode: str) -> None:
         self.staged = tuple(staged)
@@ -107,28 +126,46 @@ class FarmPlan:
         self.dirs: list[str] = []  # relative, parents first
         self.file_links: list[tuple[str, str]] = []  # (relative path, absolute target)
         self.dir_links: list[tuple[str, str]] = []
+        # The view: (relative path, absolute target) symlinks to files and directories;
+        # None in a plan read back from the index (see complete).
+        self.view_links: list[tuple[str, str]] | None = []
+        self._key: str | None = None
 
     def to_data(self) -> tuple[object, ...]:
-        """Plain containers, for the persistent index."""
-        return tuple([getattr(self, field) for field in _PlanData._fields])
+        """Plain containers, for the persistent index: what a start needs (the native
+        part and the whole plan's key), not the view's links (one per name: a start
+        would decode thousands), which :func:`plan_farm` makes again if ever needed."""
+        self.key()
+        return (*[getattr(self, field) for field in _PlanData._fields[:-1]], self._key)
 
     @classmethod
     def from_data(cls, data: tuple[object, ...]) -> FarmPlan:
+        """A plan from :meth:`to_data`: its native part and its key, without the view's
+        links (:attr:`complete` is False)."""
         saved = _PlanData.from_tuple(data)
-        if saved is None:
+        if saved is None or type(saved.key) is not str:
             raise ValueError(f"not a farm plan: {len(data)} fields")
         plan = cls(saved.staged, saved.mode)
         plan.dirs = list(saved.dirs)
         plan.file_links = [(rel, target) for rel, target in saved.file_links]
         plan.dir_links = [(rel, target) for rel, target in saved.dir_links]
+        plan._key = saved.key
+        plan.view_links = None
         return plan
 
     @property
+    def complete(self) -> bool:
+        """Whether the plan holds everything a build needs (a saved one lacks the view)."""
+        return self.view_links is not None
+
+    @property
     def link_count(self) -> int:
-        return len(self.file_links) + len(self.dir_links)
+        return len(self.file_links) + len(self.dir_links) + len(self.view_links or ())
 
     def key(self) -> str:
         """Content address of the plan (hex)."""
+        if self._key is not None:
+            return self._key
         try:
             from _blake2 import blake2b  # hashlib would load OpenSSL at start-up
         except ImportError:  # pragma: no cover - every CPython 3.9+ has _blake2
@@ -138,9 +175,11 @@ class FarmPlan:
         for kind, items in (("d", [(d, "") for d in self.dirs]), ("f", self.file_links)):
             for rel, target in items:
                 digest.update(f"{kind}\0{rel}\0{target}\0".encode("utf-8", "surrogateescape"))
-        for rel, target in self.dir_links:
-            digest.update(f"l\0{rel}\0{target}\0".encode("utf-8", "surrogateescape"))
-        return digest.hexdigest()
+        for kind, items in (("l", self.dir_links), ("v", self.view_links or [])):
+            for rel, target in items:
+                digest.update(f"{kind}\0{rel}\0{target}\0".encode("utf-8", "surrogateescape"))
+        self._key = digest.hexdigest()
+        return self._key
 
 
 class Farm:
@@ -152,6 +191,11 @@ class Farm:
         self.path = path
         self.plan = plan
         self.created = created
+
+    @property
+    def staged(self) -> tuple[str, ...]:
+        """The top-level names staged for their native code (imported from the farm)."""
+        return self.plan.staged
 
 
 def resolve_link_mode(requested: str | None = None) -> str:
@@ -166,10 +210,19 @@ def resolve_link_mode(requested: str | None = None) -> str:
     return mode
 
 
-def plan_farm(roots: Sequence[str], staged: Iterable[str], mode: str) -> FarmPlan:
-    """Plan the farm for top-level ``staged`` names over ``roots`` (manifest order)."""
+def plan_farm(
+    roots: Sequence[str],
+    staged: Iterable[str],
+    mode: str,
+    entries: Mapping[str, Sequence[tuple[int, bool]]] | None = None,
+) -> FarmPlan:
+    """Plan the farm for top-level ``staged`` names over ``roots`` (manifest order), and
+    its view of every other name of ``entries`` (the index's: name -> [(root number, is
+    a directory)], in root order); no view without ``entries``."""
     names = sorted(set(staged))
     plan = FarmPlan(names, mode)
+    if entries is not None:
+        _plan_view(roots, entries, frozenset(names), plan)
     for name in names:
         holders = []
         for root in roots:
@@ -239,6 +292,61 @@ def _plan_dir(
     return holds_shared
 
 
+def _plan_view(
+    roots: Sequence[str],
+    entries: Mapping[str, Sequence[tuple[int, bool]]],
+    staged: frozenset[str],
+    plan: FarmPlan,
+) -> None:
+    """The view's part of ``plan``: every top-level name but the staged ones."""
+    view = plan.view_links
+    assert view is not None  # a plan being made
+    for name in sorted(entries):
+        if name in staged or name in _NOT_VIEWED or name.endswith(".pth"):
+            continue
+        holders = entries[name]
+        number, is_dir = holders[0]
+        first = os.path.join(roots[number], name)
+        dirs = [os.path.join(roots[n], name) for n, d in holders if d] if is_dir else []
+        if len(dirs) <= 1:  # a file (an earlier root's file beats a directory) or one root's
+            view.append((name, first))
+            continue
+        plan.dirs.append(name)
+        _plan_view_dir(name, dirs, plan, _identities(dirs))
+
+
+def _plan_view_dir(
+    rel: str, sources: list[str], plan: FarmPlan, chain: frozenset[tuple[int, int]]
+) -> None:
+    """The view of a directory several roots share: merged entry by entry, first root
+    winning, each entry one link unless it is again a directory several roots share."""
+    children: dict[str, list[tuple[str, bool]]] = {}
+    for source in sources:
+        try:
+            with os.scandir(source) as listing:
+                for entry in listing:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    children.setdefault(entry.name, []).append((entry.path, is_dir))
+        except OSError:
+            continue
+    for name in sorted(children):
+        if name in _NOT_VIEWED:
+            continue
+        holders = children[name]
+        child_rel = os.path.join(rel, name)
+        first, is_dir = holders[0]
+        dirs = [path for path, d in holders if d] if is_dir else []
+        identities = _identities(dirs) if len(dirs) > 1 else frozenset()
+        if len(dirs) <= 1 or identities & chain:
+            plan.view_links.append((child_rel, first))  # type: ignore[union-attr]
+            continue
+        plan.dirs.append(child_rel)
+        _plan_view_dir(child_rel, dirs, plan, chain | identities)
+
+
 def _identities(paths: list[str]) -> frozenset[tuple[int, int]]:
     found = set()
     for path in paths:
@@ -250,12 +358,20 @@ def _identities(paths: list[str]) -> frozenset[tuple[int, int]]:
     return frozenset(found)
 
 
-def ensure_farm(plan: FarmPlan, base: str, *, hold: bool = True) -> Farm:
+def ensure_farm(
+    plan: FarmPlan,
+    base: str,
+    *,
+    hold: bool = True,
+    replan: Callable[[], FarmPlan] | None = None,
+) -> Farm:
     """The farm for ``plan`` under ``base``: reused when intact, else built atomically.
 
     With ``hold`` (the default) the process keeps a shared lock on the farm for its
     lifetime (:mod:`vsite.native.lock`), taken BEFORE the farm is verified, so a
-    concurrent ``vsite gc`` never removes a farm between check and use.
+    concurrent ``vsite gc`` never removes a farm between check and use. A saved plan
+    (without the view's links) is made whole by ``replan`` before a build; the farm
+    returned then has that plan, whose key the caller may save.
     """
     key = plan.key()
     path = os.path.join(base, key)
@@ -268,6 +384,16 @@ def ensure_farm(plan: FarmPlan, base: str, *, hold: bool = True) -> Farm:
             return Farm(path, plan, created=False)
         if held:  # stale: let go of it, so it can be removed at once
             release(path)
+        if not plan.complete:
+            if replan is None:
+                raise FarmError(f"cannot build farm {path}: its plan lacks the view")
+            plan = replan()
+            if plan.key() != key:
+                # A directory the view merges changed since the saved plan (a namespace
+                # portion gained an entry): the farm of what is there now.
+                key = plan.key()
+                path = os.path.join(base, key)
+                continue
         temp = os.path.join(base, f".tmp-{key}-{os.getpid()}-{os.urandom(4).hex()}")
         lock = -1
         try:
@@ -310,6 +436,8 @@ def _build(temp: str, plan: FarmPlan, key: str) -> int:
             link(target, os.path.join(temp, rel))
         for rel, target in plan.dir_links:
             os.symlink(target, os.path.join(temp, rel), target_is_directory=True)
+        for rel, target in plan.view_links or ():
+            os.symlink(target, os.path.join(temp, rel))
         # An explicit mode: under umask 0 a plain open() would make it world-writable.
         marker = os.open(os.path.join(temp, MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with open(marker, "w", encoding="utf-8") as stream:
@@ -325,22 +453,9 @@ def _linker(mode: str) -> Callable[[str, str], object]:
 
 
 def _intact(path: str, plan: FarmPlan, key: str) -> bool:
-    """A farm is trusted only if its marker matches and every link still resolves to
-    its target (for hard links and copies: a file of the target's size and mtime)."""
-    try:
-        with open(os.path.join(path, MARKER), encoding="utf-8") as stream:
-            if stream.read().strip() != key:
-                return False
-    except OSError:
-        return False
-    intact = _MODES[plan.mode].intact
-    try:
-        for rel, target in plan.file_links:
-            if not intact(os.path.join(path, rel), target):
-                return False
-    except OSError:
-        return False
-    return all(os.path.isdir(os.path.join(path, rel)) for rel, _ in plan.dir_links)
+    """Its marker matches and its native part holds its targets (for hard links and
+    copies: files of the targets' size and mtime); see :func:`links_intact`."""
+    return links_intact(path, key, plan.file_links, plan.dir_links, _MODES[plan.mode].intact)
 
 
 def _retire(path: str, base: str) -> None:

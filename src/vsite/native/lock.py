@@ -1,5 +1,8 @@
 """The in-use signal of a farm: a shared ``flock`` on its lock file, held for life.
 
+Boot path: a warm start holds and checks its farm with this module alone (no
+``__future__``: the annotations are quoted for Python 3.9).
+
 Every process that uses a farm holds a shared lock on ``FARM/.vsite-lock`` until it
 exits (a forked child shares it). Garbage collection takes the exclusive lock without
 waiting, so it can only succeed on a farm no live process holds; while it holds that
@@ -8,13 +11,28 @@ therefore check, once its shared lock is granted, that the file is still the one
 the farm's path.
 """
 
-from __future__ import annotations
-
 import os
 
-__all__ = ["LOCK", "acquire", "hold", "lock_exclusive", "open_shared", "release", "take_over"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = [
+    "LOCK",
+    "MARKER",
+    "acquire",
+    "hold",
+    "hold_intact",
+    "links_intact",
+    "lock_exclusive",
+    "open_shared",
+    "release",
+    "resolves",
+    "take_over",
+]
 
 LOCK = ".vsite-lock"
+MARKER = ".vsite-farm"  # the farm's key: written last when it is built
 
 _held: dict[str, int] = {}  # farm path -> descriptor holding its shared lock
 
@@ -29,7 +47,7 @@ def hold(path: str) -> bool:
     return acquire(path) is not None
 
 
-def acquire(path: str) -> int | None:
+def acquire(path: str) -> "int | None":
     """The descriptor holding ``path``'s shared lock (taken if needed), or None."""
     lock = os.path.join(path, LOCK)
     fd = _held.get(path)
@@ -105,3 +123,48 @@ def _flock(fd: int, *, shared: bool, wait: bool) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def hold_intact(
+    path: str,
+    key: str,
+    file_links: "Sequence[tuple[str, str]]",
+    dir_links: "Sequence[tuple[str, str]]",
+) -> bool:
+    """Hold the symlink farm at ``path`` and check it, for a warm start that loads
+    nothing of the farm builder (:mod:`vsite.native.farm`); False (not held) when it is
+    missing or not intact: the builder then makes it."""
+    if acquire(path) is None:
+        return False
+    if links_intact(path, key, file_links, dir_links, resolves):
+        return True
+    release(path)
+    return False
+
+
+def links_intact(
+    path: str,
+    key: str,
+    file_links: "Sequence[tuple[str, str]]",
+    dir_links: "Sequence[tuple[str, str]]",
+    intact: "Callable[[str, str], bool]",
+) -> bool:
+    """A farm is trusted only if its marker matches ``key`` and every link of its native
+    part still holds its target (``intact(farm path, target)``). The view's links are not
+    looked at: one per name, thousands; they follow the index, whose freshness covers
+    the roots they point into."""
+    try:
+        with open(os.path.join(path, MARKER), encoding="utf-8") as stream:
+            if stream.read().strip() != key:
+                return False
+        for rel, target in file_links:
+            if not intact(os.path.join(path, rel), target):
+                return False
+    except OSError:
+        return False
+    return all(os.path.isdir(os.path.join(path, rel)) for rel, _ in dir_links)
+
+
+def resolves(mine: str, target: str) -> bool:
+    """A symlink holds its target while it resolves."""
+    return os.path.exists(mine)

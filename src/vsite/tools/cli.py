@@ -402,17 +402,12 @@ def _install(options: argparse.Namespace) -> int:
 
 
 def _warm(manifest: str) -> None:
-    """Build the manifest's index (and its farm, for native code) now, so that the first
-    start after an install reads them instead of scanning every root."""
-    from vsite.activation import farm_for
+    """Build the manifest's index and its farm (the view, native code staged) now, so
+    that the first start after an install reads them instead of scanning every root."""
     from vsite.index_cache import load_or_build
+    from vsite.tools.launch import warm_farm
 
-    index = load_or_build(os.path.abspath(manifest))
-    if index.native:
-        try:
-            farm_for(index, None)
-        except OSError:  # no safe per-user directory: the first start says so
-            pass
+    warm_farm(load_or_build(os.path.abspath(manifest)))
 
 
 def _env(options: argparse.Namespace) -> int:

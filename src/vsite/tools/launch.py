@@ -24,6 +24,10 @@ import time
 
 from vsite._startup import ENV_MANIFEST, ENV_SINCE, boot_pythonpath
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vsite.index import SiteIndex
+
 __all__ = ["exec_environment", "isolating_option"]
 
 # Interpreter options that take a value, attached or as the next argument.
@@ -48,6 +52,7 @@ def exec_environment(
     from vsite.tools.shell import exec_shell, is_vsite_shell
 
     index = load_or_build(os.path.abspath(manifest))
+    warm_farm(index)
     source = index.source
     system_site = system_site or index.system_site_packages
     shell = exec_shell(index, system_site=system_site)
@@ -63,6 +68,18 @@ def exec_environment(
     env[ENV_SINCE] = str(time.time_ns())
     env["PYTHONPATH"] = boot_pythonpath(env.get("PYTHONPATH"))
     return env
+
+
+def warm_farm(index: SiteIndex) -> None:
+    """Make (or verify) the site's farm before a process starts with the site: its first
+    start then finds it ready, and tools that read the site's entry before any start
+    (editors given the environment) see the view."""
+    from vsite.activation import farm_for
+
+    try:
+        farm_for(index, None)
+    except OSError:  # no safe per-user directory (a FarmError): the start says so
+        pass
 
 
 def isolating_option(command: list[str]) -> str | None:
