@@ -118,10 +118,15 @@ def test_no_safe_base_fails_native_activation_with_one_line(
     )
     assert f"refusing {tmp_path / 'vsite'}: it is a symlink" in line
     assert "no safe per-user directory for vsite" in line
-    # A site without native code needs no farm: it activates, writing nowhere.
+    # A site without native code needs no farm: it activates without a view, writing
+    # nowhere, and its metadata comes from vsite's finder instead.
     pure = write_manifest(tmp_path / "pure.json", [tmp_path / "site" / "relpure"])
-    result = run([*VSITE, "run", str(pure), "-c", "import relpure; print(relpure.WHO)"], env=env)
-    assert (result.returncode, result.stdout) == (0, "pure\n"), result.stderr
+    code = (
+        "import importlib.metadata as m, relpure; "
+        "print(relpure.WHO, [d.metadata['Name'] for d in m.distributions()].count('relpure'))"
+    )
+    result = run([*VSITE, "run", str(pure), "-c", code], env=env)
+    assert (result.returncode, result.stdout) == (0, "pure 1\n"), result.stderr
     assert os.listdir(target) == []
 
 
