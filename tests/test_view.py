@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.builders import make_root, write_manifest, write_tree
 from tests.conftest import SysState
 from vsite import activate
@@ -178,3 +180,25 @@ def test_a_view_rebuilt_after_gc_shows_what_a_shared_directory_holds_now(
     assert after.returncode == 0, after.stderr
     assert before.strip() == "['one.py', 'two.py']"
     assert after.stdout.strip() == "['one.py', 'three.py', 'two.py']"
+
+
+def test_a_site_without_native_code_runs_without_a_view_where_links_are_refused(
+    tmp_path: Path, sys_state: SysState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Symlinks refused (a filesystem without them, no privilege on Windows): a site
+    with nothing to stage activates without its view, its metadata from vsite's finder."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setenv("VSITE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(os, "symlink", refused)
+    root = make_root(tmp_path, "plain", {"plainmod.py": "V = 1\n"})
+    handle = activate(write_manifest(tmp_path / "m.json", [root]))
+    import plainmod  # type: ignore[import-not-found]  # written by the test
+
+    assert handle.farm is None
+    assert not os.path.exists(handle.site_path)
+    assert plainmod.V == 1
+    names = [d.metadata["Name"] for d in importlib.metadata.distributions()]
+    assert names.count("plain") == 1

@@ -381,8 +381,9 @@ def active() -> "Handle | None":
 def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | _HeldFarm | None":
     """The site's farm (made if need be): its native code staged, the rest viewed.
 
-    None only for a site without native code where vsite has no safe directory of its
-    own: it then runs without a view, its entry a path nothing is at.
+    None only for a site without native code where the farm cannot be made (no safe
+    directory for vsite, symlinks refused, a full disk): it then runs without a view,
+    its entry a path nothing is at, its metadata from vsite's finder.
     """
     from vsite._paths import state_dir
 
@@ -407,7 +408,12 @@ def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | _HeldFarm | None
 
     cached = index.plans.get(mode)
     plan = FarmPlan.from_data(cached) if cached is not None else replan()
-    farm = ensure_farm(plan, base, replan=replan)
+    try:
+        farm = ensure_farm(plan, base, replan=replan)
+    except OSError:  # FarmError is one
+        if index.native:
+            raise
+        return None  # nothing to stage (links refused, a full disk): the site, no view
     if cached is None or farm.plan.key() != plan.key():
         from vsite.index_write import remember_plan
 
