@@ -56,6 +56,19 @@ def flat_listing(roots: list[Path]) -> dict[str, Path]:
     return found
 
 
+def start(manifest: Path, state: Path, code: str) -> str:
+    """A fresh process that activates ``manifest`` as ``h`` (state in ``state``), runs
+    ``code`` and returns its output."""
+    env = {k: v for k, v in os.environ.items() if k != "VSITE_MANIFEST"}
+    env["VSITE_DIR"] = str(state)
+    program = f"import os, sys, vsite\nh = vsite.activate({str(manifest)!r})\n{code}"
+    result = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_the_plan_links_each_name_once_and_merges_shared_directories(tmp_path: Path) -> None:
     roots = three_roots(tmp_path)
     index = build_index(Manifest.load(write_manifest(tmp_path / "m.json", roots)))
@@ -126,32 +139,20 @@ def test_a_second_start_reuses_the_view_without_looking_at_its_links(tmp_path: P
     behind vsite's back is not stat'ed (one per name would cost thousands of stats)."""
     roots = [make_root(tmp_path, f"r{n}", {f"m{n}.py": ""}) for n in range(3)]
     manifest = write_manifest(tmp_path / "m.json", roots)
-    env = {k: v for k, v in os.environ.items() if k != "VSITE_MANIFEST"}
-    env["VSITE_DIR"] = str(tmp_path / "state")
-    code = f"import os, vsite\nh = vsite.activate({str(manifest)!r})\nprint(h.site_path)\n"
-    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr
-    site = first.stdout.strip()
+    site = start(manifest, tmp_path / "state", "print(h.site_path)").strip()
     os.unlink(os.path.join(site, "m1.py"))  # behind vsite's back
-    code += "import sys; print(sorted(n for n in sys.modules if n.startswith('vsite.native')))\n"
-    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert second.returncode == 0, second.stderr
-    assert second.stdout.split("\n")[:2] == [site, "['vsite.native', 'vsite.native.lock']"]
+    code = "print(h.site_path, sorted(n for n in sys.modules if n.startswith('vsite.native')))"
+    again = start(manifest, tmp_path / "state", code)
+    assert again.strip() == f"{site} ['vsite.native', 'vsite.native.lock']"
 
 
 def test_a_root_changed_behind_the_index_gets_a_new_view(tmp_path: Path) -> None:
     roots = [make_root(tmp_path, "r0", {"m0.py": ""}), write_tree(tmp_path / "r1", {})]
     manifest = write_manifest(tmp_path / "m.json", roots)
-    env = {k: v for k, v in os.environ.items() if k != "VSITE_MANIFEST"}
-    env["VSITE_DIR"] = str(tmp_path / "state")
-    code = (
-        f"import os, vsite; h = vsite.activate({str(manifest)!r})\n"
-        "print(sorted(os.listdir(h.site_path)))"
-    )
-    run = [sys.executable, "-c", code]
-    before = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+    code = "print(sorted(os.listdir(h.site_path)))"
+    before = start(manifest, tmp_path / "state", code)
     (roots[1] / "late.py").write_text("")  # the root's mtime changes: a verified root
-    after = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+    after = start(manifest, tmp_path / "state", code)
     assert "late.py" not in before
     assert "late.py" in after
 
@@ -165,21 +166,14 @@ def test_a_view_rebuilt_after_gc_shows_what_a_shared_directory_holds_now(
     a = make_root(tmp_path, "a", {"ns": {"one.py": ""}})
     b = make_root(tmp_path, "b", {"ns": {"two.py": ""}})
     manifest = write_manifest(tmp_path / "m.json", [a, b])
-    env = {k: v for k, v in os.environ.items() if k != "VSITE_MANIFEST"}
-    env["VSITE_DIR"] = str(tmp_path / "state")
-    code = (
-        f"import os, vsite; h = vsite.activate({str(manifest)!r})\n"
-        "print(sorted(os.listdir(os.path.join(h.site_path, 'ns'))))"
-    )
-    run = [sys.executable, "-c", code]
-    before = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
-    gc = [sys.executable, "-m", "vsite", "gc"]
-    subprocess.run(gc, env=env, capture_output=True, text=True, check=True)
+    code = "print(sorted(os.listdir(os.path.join(h.site_path, 'ns'))))"
+    before = start(manifest, tmp_path / "state", code)
+    env = {**os.environ, "VSITE_DIR": str(tmp_path / "state")}
+    subprocess.run([sys.executable, "-m", "vsite", "gc"], env=env, capture_output=True, check=True)
     (b / "ns" / "three.py").write_text("")  # below the top level: b's mtime is unchanged
-    after = subprocess.run(run, env=env, capture_output=True, text=True)
-    assert after.returncode == 0, after.stderr
+    after = start(manifest, tmp_path / "state", code)
     assert before.strip() == "['one.py', 'two.py']"
-    assert after.stdout.strip() == "['one.py', 'three.py', 'two.py']"
+    assert after.strip() == "['one.py', 'three.py', 'two.py']"
 
 
 def test_a_site_without_native_code_runs_without_a_view_where_links_are_refused(

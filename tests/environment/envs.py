@@ -65,8 +65,10 @@ __all__ = [
     "Outcome",
     "Runner",
     "base_python",
+    "cache_key",
     "data_files",
     "fresh_home",
+    "locked",
     "naive_env",
     "pip_venv",
     "script_names",
@@ -92,8 +94,12 @@ _DROPPED_PREFIXES = ("JUPYTER", "IPYTHON", "COVERAGE_", "PYDEVD", "DEBUGPY")
 _TIMEOUT = 300.0
 
 
-def _key(*parts: str) -> str:
+def cache_key(*parts: str) -> str:
+    """A short digest of ``parts``: names a cached build of exactly these inputs."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+_key = cache_key
 
 
 def _requirements_key() -> str:
@@ -101,14 +107,19 @@ def _requirements_key() -> str:
 
 
 @contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """One test process at a time (xdist workers share the cache)."""
+def locked(path: Path) -> Iterator[None]:
+    """One test process at a time holds ``path`` (a lock file; xdist workers share it)."""
     import fcntl
 
-    ENV_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(ENV_CACHE / f"{name}.lock", "a") as lock:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _locked(name: str) -> contextlib.AbstractContextManager[None]:
+    """One test process at a time (xdist workers share the cache)."""
+    return locked(ENV_CACHE / f"{name}.lock")
 
 
 # -- making the two environments ----------------------------------------------------------

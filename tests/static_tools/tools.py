@@ -32,8 +32,6 @@ site's roots and its ``sys.path`` entry) reads ``<site-packages>``, the tool ven
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import re
@@ -51,12 +49,12 @@ from packaging.utils import canonicalize_name
 
 from tests.children import child_env
 from tests.conftest import require_or_skip
-from tests.environment.envs import Env, base_python
+from tests.environment.envs import Env, base_python, cache_key, locked
 from tests.real_roots import CACHE, pip_download
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
 
 __all__ = [
     "CACHE_DIR",
@@ -93,23 +91,11 @@ _COLOUR = ("FORCE_COLOR", "MYPY_FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE")
 _NOISE = "is ignored: it is neither a file nor a directory"
 
 
-def _key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+_key = cache_key
 
 
 def _requirements_key() -> str:
     return _key(REQUIREMENTS.read_text(encoding="utf-8"))
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """One test process at a time holds ``path`` (a lock file; xdist workers share it)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def pinned() -> dict[str, str]:

@@ -250,18 +250,7 @@ def _plan_dir(
 
     ``chain``: (device, inode) of ``sources`` and of the directories planned above them.
     """
-    children: dict[str, list[tuple[str, bool]]] = {}
-    for source in sources:
-        try:
-            with os.scandir(source) as listing:
-                for entry in listing:
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    children.setdefault(entry.name, []).append((entry.path, is_dir))
-        except OSError:
-            continue
+    children = _merged_listing(sources)
     holds_shared = False
     for name in sorted(children):
         holders = children[name]
@@ -320,18 +309,7 @@ def _plan_view_dir(
 ) -> None:
     """The view of a directory several roots share: merged entry by entry, first root
     winning, each entry one link unless it is again a directory several roots share."""
-    children: dict[str, list[tuple[str, bool]]] = {}
-    for source in sources:
-        try:
-            with os.scandir(source) as listing:
-                for entry in listing:
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    children.setdefault(entry.name, []).append((entry.path, is_dir))
-        except OSError:
-            continue
+    children = _merged_listing(sources)
     for name in sorted(children):
         if name in _NOT_VIEWED:
             continue
@@ -345,6 +323,24 @@ def _plan_view_dir(
             continue
         plan.dirs.append(child_rel)
         _plan_view_dir(child_rel, dirs, plan, chain | identities)
+
+
+def _merged_listing(sources: list[str]) -> dict[str, list[tuple[str, bool]]]:
+    """Entry name -> [(path, is a directory)] over ``sources``, in their order (an
+    unreadable source holds nothing)."""
+    children: dict[str, list[tuple[str, bool]]] = {}
+    for source in sources:
+        try:
+            with os.scandir(source) as listing:
+                for entry in listing:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    children.setdefault(entry.name, []).append((entry.path, is_dir))
+        except OSError:
+            continue
+    return children
 
 
 def _identities(paths: list[str]) -> frozenset[tuple[int, int]]:
