@@ -133,8 +133,7 @@ BOOT_MODULES = {
     "vsite.index",
     "vsite.index_cache",
     # The site's entry is its farm, held for the process's life and checked at start.
-    "vsite.native",
-    "vsite.native.lock",
+    "vsite._farm_lock",
 }
 
 

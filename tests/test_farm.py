@@ -14,6 +14,7 @@ import pytest
 
 from tests.builders import make_root, write_manifest, write_tree
 from vsite import _paths
+from vsite._farm_lock import hold
 from vsite.errors import FarmError
 from vsite.index import build_index
 from vsite.manifest import Manifest
@@ -27,7 +28,6 @@ from vsite.native.farm import (
     resolve_link_mode,
 )
 from vsite.native.gc import collect_garbage
-from vsite.native.lock import hold
 
 SO = b"\x7fELF not really"  # the farm decides by name; nothing here is loaded
 

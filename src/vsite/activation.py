@@ -454,7 +454,7 @@ def _held_intact(base: str, saved: "tuple[object, ...]") -> "_HeldFarm | None":
     staged, _mode, _dirs, file_links, dir_links, key = saved
     if type(key) is not str or type(staged) is not tuple:
         return None
-    from vsite.native.lock import hold_intact
+    from vsite._farm_lock import hold_intact
 
     path = os.path.join(base, key)
     if not hold_intact(path, key, file_links, dir_links):  # type: ignore[arg-type]

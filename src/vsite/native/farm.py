@@ -19,7 +19,7 @@ eleven wheels) are merged file by file, first root winning.
 
 A farm is content-addressed by its plan: the same staged set maps to the same farm,
 built in a temporary sibling and renamed into place, so processes share it safely;
-each holds it for its lifetime (:mod:`vsite.native.lock`), so ``vsite gc``
+each holds it for its lifetime (:mod:`vsite._farm_lock`), so ``vsite gc``
 (:mod:`vsite.native.gc`) removes only farms nobody uses.
 """
 
@@ -28,10 +28,7 @@ from __future__ import annotations
 import os
 import sys
 
-from vsite._record import Record
-from vsite.errors import FarmError
-from vsite.native.detect import is_shared_object
-from vsite.native.lock import (
+from vsite._farm_lock import (
     LOCK,
     MARKER,
     acquire,
@@ -41,6 +38,9 @@ from vsite.native.lock import (
     resolves,
     take_over,
 )
+from vsite._record import Record
+from vsite.errors import FarmError
+from vsite.native.detect import is_shared_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -364,7 +364,7 @@ def ensure_farm(
     """The farm for ``plan`` under ``base``: reused when intact, else built atomically.
 
     With ``hold`` (the default) the process keeps a shared lock on the farm for its
-    lifetime (:mod:`vsite.native.lock`), taken BEFORE the farm is verified, so a
+    lifetime (:mod:`vsite._farm_lock`), taken BEFORE the farm is verified, so a
     concurrent ``vsite gc`` never removes a farm between check and use. A saved plan
     (without the view's links) is made whole by ``replan`` before a build; the farm
     returned then has that plan, whose key the caller may save.

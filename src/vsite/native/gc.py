@@ -1,4 +1,4 @@
-"""``vsite gc``: remove farms no live process uses (see :mod:`vsite.native.lock`)."""
+"""``vsite gc``: remove farms no live process uses (see :mod:`vsite._farm_lock`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import stat
 import time
 
-from vsite.native.lock import LOCK, lock_exclusive
+from vsite._farm_lock import LOCK, lock_exclusive
 
 __all__ = ["collect", "collect_garbage"]
 

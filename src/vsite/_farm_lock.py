@@ -1,7 +1,9 @@
 """The in-use signal of a farm: a shared ``flock`` on its lock file, held for life.
 
-Boot path: a warm start holds and checks its farm with this module alone (no
-``__future__``: the annotations are quoted for Python 3.9).
+Boot path: a warm start holds and checks its farm with this module alone, outside the
+``vsite.native`` package (one module fewer at every start) and without ``__future__``
+(the annotations are quoted for Python 3.9); the farm's builder and ``vsite gc`` use it
+too.
 
 Every process that uses a farm holds a shared lock on ``FARM/.vsite-lock`` until it
 exits (a forked child shares it). Garbage collection takes the exclusive lock without
