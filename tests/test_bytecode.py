@@ -316,3 +316,59 @@ def test_dont_write_bytecode_stops_writes_but_not_reads(
     assert not cache.exists()
     run_site(manifest, ["top"], cache)
     assert run_site(manifest, ["top"], cache, "-B")["compiled"] == []
+
+
+# -- the user cache's own bookkeeping --------------------------------------------------
+
+
+def test_real_dir_is_realpath_one_component_at_a_time(tmp_path: Path) -> None:
+    """The cache is keyed by real paths; ``real_dir`` gets them from the parent's, with
+    one lstat per directory: it must agree with ``os.path.realpath`` through links to
+    directories, links to links, and ``..`` components."""
+    from vsite.finder.bytecode import UserCache
+
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "a" / "up").symlink_to(tmp_path)  # a link back up the tree
+    (tmp_path / "link2").symlink_to(tmp_path / "link")
+    cache = UserCache()
+    for path in (
+        tmp_path / "a" / "b" / "c",
+        tmp_path / "link" / "b" / "c",
+        tmp_path / "link2" / "b",
+        tmp_path / "a" / "up" / "link" / "b" / "c",
+        tmp_path / "a" / "b" / ".." / "b" / "c",
+    ):
+        assert cache.real_dir(str(path)) == os.path.realpath(path), path
+        assert cache.real_path(str(path / "m.py")) == os.path.realpath(path / "m.py")
+
+
+def test_a_directory_without_pycache_is_looked_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root that ships no bytecode costs one failed open per directory, not per module;
+    a directory whose ``__pycache__`` lacks one file is still read for the others."""
+    from vsite.finder import bytecode
+
+    opened: list[str] = []
+    real_read = bytecode.read_bytecode
+
+    def counting(path: str) -> bytes | None:
+        opened.append(os.path.basename(path))
+        return real_read(path)
+
+    monkeypatch.setattr(bytecode, "read_bytecode", counting)
+    bare = tmp_path / "bare"
+    shipping = tmp_path / "shipping"
+    for directory in (bare, shipping):
+        directory.mkdir()
+        for name in ("one", "two", "three"):
+            (directory / f"{name}.py").write_text(f"N = {name!r}\n")
+    py_compile.compile(str(shipping / "two.py"), cfile=str(shipping / "__pycache__" / "x.pyc"))
+    cache = bytecode.UserCache()
+    for directory in (bare, shipping):
+        for name in ("one", "two", "three"):
+            source = str(directory / f"{name}.py")
+            cache.read_shipped(bytecode.shipped_bytecode(source, "tag"))
+    tag = "tag.pyc"
+    assert opened == [f"one.{tag}", *[f"{n}.{tag}" for n in ("one", "two", "three")]]

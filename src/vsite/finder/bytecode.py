@@ -77,6 +77,7 @@ class UserCache:
         self._checked = False  # _base is known: a safe directory, or None (none/refused)
         self._warned = False
         self._real_dirs: dict[str, str] = {}
+        self._absent: set[str] = set()  # __pycache__ directories found missing
 
     def reset(self) -> None:
         """Forget the checked directory (after fork: the child may be another user)."""
@@ -110,14 +111,38 @@ class UserCache:
         return os.path.join(base + os.path.dirname(real), bytecode_name)
 
     def real_path(self, source: str) -> str:
-        """``os.path.realpath(source)``, one realpath per directory and one lstat per file."""
+        """``os.path.realpath(source)``: one lstat per file, one per new directory."""
         head, tail = os.path.split(source)
-        real_head = self._real_dirs.get(head)
-        if real_head is None:
-            real_head = self._real_dirs[head] = os.path.realpath(head)
         if os.path.islink(source):
             return os.path.realpath(source)
-        return os.path.join(real_head, tail)
+        return os.path.join(self.real_dir(head), tail)
+
+    def real_dir(self, path: str) -> str:
+        """``os.path.realpath(path)`` for a directory, from its parent's (remembered):
+        one lstat of its last component, where realpath would lstat every component."""
+        real = self._real_dirs.get(path)
+        if real is None:
+            parent, name = os.path.split(path)
+            # The root, a relative component or a symlink: realpath decides.
+            plain = name and parent != path and name not in (os.curdir, os.pardir)
+            if not plain or os.path.islink(path):
+                real = os.path.realpath(path)
+            else:
+                real = os.path.join(self.real_dir(parent), name)
+            self._real_dirs[path] = real
+        return real
+
+    def read_shipped(self, path: str) -> bytes | None:
+        """``read_bytecode(path)`` of bytecode beside a source, skipped where its
+        ``__pycache__`` is known to be absent: a root that ships no bytecode costs one
+        failed open and one stat per directory, not a failed open per module."""
+        pycache = os.path.dirname(path)
+        if pycache in self._absent:
+            return None
+        data = read_bytecode(path)
+        if data is None and not os.path.isdir(pycache):
+            self._absent.add(pycache)
+        return data
 
     # -- read and write -----------------------------------------------------------------
 
@@ -127,13 +152,13 @@ class UserCache:
         ``shipped`` is the stdlib's place (``cache_from_source``). Bytecode found beside
         the source but stale for it is passed over, so the cache's fresh copy is used.
         """
-        data = read_bytecode(shipped)
+        data = self.read_shipped(shipped)
         if data is not None and is_fresh(data, source):
             return shipped, data
         real = self.real_path(source)
         if real != source:
             beside_real = cache_from_source(real)
-            data = read_bytecode(beside_real)
+            data = self.read_shipped(beside_real)
             if data is not None and is_fresh(data, real):
                 return beside_real, data
         base = self.base(create=False)
