@@ -341,6 +341,25 @@ def test_real_dir_is_realpath_one_component_at_a_time(tmp_path: Path) -> None:
     ):
         assert cache.real_dir(str(path)) == os.path.realpath(path), path
         assert cache.real_path(str(path / "m.py")) == os.path.realpath(path / "m.py")
+    # Files that are links (the native farm links files): absolute and relative targets,
+    # a target through a linked directory, a chain, ``..``, a loop.
+    (tmp_path / "a" / "b" / "c" / "m.py").write_text("")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "abs.py").symlink_to(tmp_path / "a" / "b" / "c" / "m.py")
+    (files / "rel.py").symlink_to(os.path.join("..", "a", "b", "c", "m.py"))
+    (files / "via.py").symlink_to(os.path.join("..", "link", "b", "c", "m.py"))
+    (files / "plain_rel.py").symlink_to("abs.py")  # a chain, relative
+    (files / "sub").symlink_to(tmp_path / "a" / "b")
+    (files / "in_sub.py").symlink_to(os.path.join("sub", "c", "m.py"))
+    (files / "loop1.py").symlink_to("loop2.py")
+    (files / "loop2.py").symlink_to("loop1.py")
+    for name in ("abs", "rel", "via", "plain_rel", "in_sub", "loop1"):
+        link = files / f"{name}.py"
+        assert cache.real_path(str(link)) == os.path.realpath(link), name
+        assert cache.real_path(str(tmp_path / "link2" / ".." / "files" / link.name)) == (
+            os.path.realpath(tmp_path / "link2" / ".." / "files" / link.name)
+        ), name
 
 
 def test_a_directory_without_pycache_is_looked_at_once(

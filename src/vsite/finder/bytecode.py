@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 ENV_DIR = "VSITE_BYTECODE_DIR"
+_MAX_HOPS = 8  # links followed one by one before handing a chain to realpath
 
 
 def default_cache_dir() -> str:
@@ -105,17 +106,27 @@ class UserCache:
         self._base, self._checked = path, True
         return path
 
-    def location(self, source: str, bytecode_name: str, base: str) -> str:
-        """Where the cache keeps ``source``'s bytecode (named ``bytecode_name``)."""
-        real = self.real_path(source)
+    def location(self, real: str, bytecode_name: str, base: str) -> str:
+        """Where the cache keeps the bytecode (named ``bytecode_name``) of the source
+        whose real path is ``real``."""
         return os.path.join(base + os.path.dirname(real), bytecode_name)
 
-    def real_path(self, source: str) -> str:
-        """``os.path.realpath(source)``: one lstat per file, one per new directory."""
+    def real_path(self, source: str, _hops: int = 0) -> str:
+        """``os.path.realpath(source)``: one lstat per file (plus a readlink and the
+        target's lstat for a link: the native farm links files), one per new directory.
+        realpath would lstat every component, for every file."""
         head, tail = os.path.split(source)
-        if os.path.islink(source):
+        if not os.path.islink(source):
+            return os.path.join(self.real_dir(head), tail)
+        try:
+            target = os.readlink(source)
+        except OSError:
             return os.path.realpath(source)
-        return os.path.join(self.real_dir(head), tail)
+        if _hops >= _MAX_HOPS:  # a long chain, or a loop: realpath's own rules
+            return os.path.realpath(source)
+        # A relative target starts at the link's real directory, as the kernel's does;
+        # a ``..`` in it is resolved by real_dir, through realpath.
+        return self.real_path(os.path.join(self.real_dir(head), target), _hops + 1)
 
     def real_dir(self, path: str) -> str:
         """``os.path.realpath(path)`` for a directory, from its parent's (remembered):
@@ -163,11 +174,11 @@ class UserCache:
                 return beside_real, data
         base = self.base(create=False)
         if base is None:
-            location = default_cache_dir()
             if self._checked:  # refused: nothing is read from there
                 return shipped, None
-            return self.location(source, os.path.basename(shipped), location), None
-        location = self.location(source, os.path.basename(shipped), base)
+            base = default_cache_dir()
+            return self.location(real, os.path.basename(shipped), base), None
+        location = self.location(real, os.path.basename(shipped), base)
         return location, read_bytecode(location)
 
     def store(self, source: str, shipped: str, data: ReadableBuffer) -> None:
@@ -175,7 +186,7 @@ class UserCache:
         base = self.base(create=True)
         if base is None:
             return
-        target = self.location(source, os.path.basename(shipped), base)
+        target = self.location(self.real_path(source), os.path.basename(shipped), base)
         try:
             os.makedirs(os.path.dirname(target), 0o700, exist_ok=True)
             write_atomic(target, data, 0o600)
