@@ -78,7 +78,11 @@ def make_wheel(
     target = directory / f"{stem}-{tag}.whl"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, content in files.items():
-            archive.writestr(path, content)
+            # A fixed timestamp: the same tree gives the same wheel bytes (the store keys
+            # entries by the wheel's hash) also when two builds straddle a 2-second tick.
+            member = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
+            member.external_attr = 0o644 << 16
+            archive.writestr(member, content, zipfile.ZIP_DEFLATED)
     return target
 
 
