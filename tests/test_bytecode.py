@@ -331,8 +331,14 @@ def test_real_dir_is_realpath_one_component_at_a_time(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(tmp_path / "a")
     (tmp_path / "a" / "up").symlink_to(tmp_path)  # a link back up the tree
     (tmp_path / "link2").symlink_to(tmp_path / "link")
+    (tmp_path / "a" / "rel").symlink_to(os.path.join("..", "link", "b"))  # relative, via a link
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
     cache = UserCache()
+    cache.real_dir(str(tmp_path / "loop1" / "x"))  # a loop ends (where realpath says)
     for path in (
+        tmp_path / "a" / "rel" / "c",
+        tmp_path / "link2" / "rel",
         tmp_path / "a" / "b" / "c",
         tmp_path / "link" / "b" / "c",
         tmp_path / "link2" / "b",

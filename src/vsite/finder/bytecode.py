@@ -128,16 +128,24 @@ class UserCache:
         # a ``..`` in it is resolved by real_dir, through realpath.
         return self.real_path(os.path.join(self.real_dir(head), target), _hops + 1)
 
-    def real_dir(self, path: str) -> str:
+    def real_dir(self, path: str, _hops: int = 0) -> str:
         """``os.path.realpath(path)`` for a directory, from its parent's (remembered):
-        one lstat of its last component, where realpath would lstat every component."""
+        one lstat of its last component (plus a readlink for a link: the farm links
+        whole subtrees), where realpath would lstat every component."""
         real = self._real_dirs.get(path)
         if real is None:
             parent, name = os.path.split(path)
-            # The root, a relative component or a symlink: realpath decides.
+            # The root, a relative component or a long chain of links: realpath decides.
             plain = name and parent != path and name not in (os.curdir, os.pardir)
-            if not plain or os.path.islink(path):
+            if not plain or _hops >= _MAX_HOPS:
                 real = os.path.realpath(path)
+            elif os.path.islink(path):
+                try:
+                    target = os.readlink(path)
+                except OSError:
+                    real = os.path.realpath(path)
+                else:
+                    real = self.real_dir(os.path.join(self.real_dir(parent), target), _hops + 1)
             else:
                 real = os.path.join(self.real_dir(parent), name)
             self._real_dirs[path] = real
