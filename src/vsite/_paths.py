@@ -61,6 +61,13 @@ def _farm_error(message: str, root: "str | None" = None) -> "OSError":
 def ensure_private_dir(path: str) -> None:
     """Create ``path`` mode 0700 if absent; raise FarmError unless it is safe to use."""
     try:
+        st = os.lstat(path)  # the usual case, at every start: one lstat, no mkdir
+    except OSError:
+        pass  # absent (or unreadable: mkdir below says why)
+    else:
+        _check_private(path, st)
+        return
+    try:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
@@ -72,7 +79,10 @@ def ensure_private_dir(path: str) -> None:
 def check_private_dir(path: str) -> None:
     """Raise FarmError (an OSError) unless ``path`` is a real directory of ours that
     nobody else can write; FileNotFoundError when there is nothing at ``path``."""
-    st = os.lstat(path)
+    _check_private(path, os.lstat(path))
+
+
+def _check_private(path: str, st: os.stat_result) -> None:
     if stat.S_ISLNK(st.st_mode):
         raise _farm_error(f"refusing {path}: it is a symlink")
     if not stat.S_ISDIR(st.st_mode):

@@ -12,8 +12,6 @@ its parent's lock. Cost at start-up: one open and one ``flock``, only for sites 
 a store. Runtime path: stdlib only.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False
@@ -26,7 +24,7 @@ HOLDS_DIR = "holds"
 _held: dict[str, int] = {}  # hold file -> the descriptor holding its shared lock
 
 
-def store_entry(root: str) -> str | None:
+def store_entry(root: str) -> "str | None":
     """The store entry directory of ``root`` when it has a store root's shape."""
     entry, _, name = root.rpartition(os.sep)
     if name != "site-packages":  # most roots: one string operation (index builds ask N)
@@ -37,7 +35,7 @@ def store_entry(root: str) -> str | None:
     return None
 
 
-def hold(entries: Sequence[str]) -> str | None:
+def hold(entries: "Sequence[str]") -> "str | None":
     """Hold the store ``entries`` (see :func:`store_entry`) for this process's lifetime;
     the hold file, or None when there are none (or no safe state directory to keep it
     in)."""
@@ -68,7 +66,7 @@ def hold(entries: Sequence[str]) -> str | None:
     return path
 
 
-def _open(path: str, entries: list[str]) -> int:
+def _open(path: str, entries: "list[str]") -> int:
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
     try:
         return os.open(path, flags)
