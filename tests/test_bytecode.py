@@ -397,3 +397,71 @@ def test_a_directory_without_pycache_is_looked_at_once(
             cache.read_shipped(bytecode.shipped_bytecode(source, "tag"))
     tag = "tag.pyc"
     assert opened == [f"one.{tag}", *[f"{n}.{tag}" for n in ("one", "two", "three")]]
+
+
+# -- vsite gc: the cache's files whose source is gone -----------------------------------
+
+
+def test_gc_removes_cached_bytecode_only_of_sources_that_are_gone(
+    tmp_path: Path, pure_site: tuple[Path, list[Path]]
+) -> None:
+    """A removed root (a collected store entry, a deleted checkout) leaves cache files
+    nothing can read again: gc removes them and the directories they leave empty, keeps
+    every file whose source exists, and the site still imports from the cache after."""
+    manifest, roots = pure_site
+    cache = tmp_path / "bytecode"
+    run_site(manifest, ["pkg.sub.mod", "top"], cache)
+    shutil.rmtree(roots[0] / "pkg" / "sub")
+    mine = cache / str(roots[0].resolve()).lstrip(os.sep) / "pkg"
+    stray = mine / "notes.txt"  # not the cache's: left alone
+    stray.write_text("")
+    old_temp = mine / f"__init__.{TAG}.pyc.123.abc.tmp"  # a writer killed long ago
+    new_temp = mine / f"__init__.{TAG}.pyc.456.def.tmp"  # a writer at work right now
+    for temp in (old_temp, new_temp):
+        temp.write_bytes(b"")
+    hour_ago = time.time() - 3600
+    os.utime(old_temp, (hour_ago, hour_ago))
+    before = pycs(cache)
+    result = subprocess.run(
+        [sys.executable, "-m", "vsite", "gc"],
+        capture_output=True, text=True, env=bytecode_env(cache), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"vsite: removed 3 cached bytecode files whose source is gone (2 kept) from {cache}"
+    )  # sub's two files and the old temporary; pkg's and top's kept
+    gone = [p for p in before if f"{os.sep}sub{os.sep}" in p]
+    assert len(gone) == 2
+    assert pycs(cache) == sorted(set(before) - set(gone))
+    assert not (mine / "sub").exists()  # emptied, so removed
+    assert stray.exists()
+    assert new_temp.exists()
+    assert not old_temp.exists()
+    (roots[0] / "pkg" / "sub").mkdir()
+    (roots[0] / "pkg" / "sub" / "__init__.py").write_text("")
+    (roots[0] / "pkg" / "sub" / "mod.py").write_text("VALUE = 3\n")
+    again = run_site(manifest, ["pkg.sub.mod", "top"], cache)
+    assert again["compiled"] == sorted(
+        str(roots[0] / "pkg" / "sub" / n) for n in ("__init__.py", "mod.py")
+    )
+    assert again["modules"]["pkg.sub.mod"]["value"] == 3
+
+
+def test_gc_leaves_a_cache_directory_that_is_not_private_alone(tmp_path: Path) -> None:
+    from vsite.tools.cache_gc import collect_bytecode
+
+    cache = tmp_path / "bytecode"
+    orphan = cache / "nowhere" / f"gone.{TAG}.pyc"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"")
+    cache.chmod(0o777)
+    sweep = collect_bytecode(str(cache))
+    assert sweep.refused is not None
+    assert "writable by group or others" in sweep.refused
+    assert orphan.exists()
+    cache.chmod(0o700)
+    sweep = collect_bytecode(str(cache))
+    assert (sweep.refused, sweep.removed, sweep.kept) == (None, 1, 0)
+    assert not orphan.exists()
+    assert cache.is_dir()
+    assert collect_bytecode(str(tmp_path / "never-made")).removed == 0

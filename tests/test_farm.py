@@ -535,9 +535,17 @@ def test_holding_something_that_is_not_a_farm_fails(tmp_path: Path) -> None:
 def _vsite(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "VSITE_MANIFEST"}
     env["VSITE_DIR"] = str(state)
+    env["VSITE_BYTECODE_DIR"] = str(state / "bytecode")  # gc sweeps it: never the user's
     return subprocess.run(
         [sys.executable, "-m", "vsite", *args], capture_output=True, text=True, env=env
     )
+
+
+def _farm_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """gc's output about farms (the bytecode cache's last line left out)."""
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("vsite: removed 0 cached bytecode files"), lines
+    return lines[:-1]
 
 
 def test_gc_command_removes_unused_farms_and_spares_held_ones(tmp_path: Path) -> None:
@@ -556,17 +564,17 @@ def test_gc_command_removes_unused_farms_and_spares_held_ones(tmp_path: Path) ->
     other_roots = two_roots(tmp_path / "other")
     child, held = holder(other_roots, str(farms))
     try:
-        assert _vsite("gc", "--older-than", "3600", state=state).stdout.splitlines() == [
+        assert _farm_lines(_vsite("gc", "--older-than", "3600", state=state)) == [
             "vsite: removed 0 farms"  # both used within the hour
         ]
         result = _vsite("gc", state=state)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines() == [f"removed {unused}", "vsite: removed 1 farms"]
+        assert _farm_lines(result) == [f"removed {unused}", "vsite: removed 1 farms"]
         assert not os.path.exists(unused)
         assert os.path.isfile(os.path.join(held, MARKER))  # in use: kept
     finally:
         release(child)
-    assert _vsite("gc", state=state).stdout.splitlines()[-1] == "vsite: removed 1 farms"
+    assert _farm_lines(_vsite("gc", state=state))[-1] == "vsite: removed 1 farms"
     # The next activation rebuilds what gc removed.
     again = subprocess.run(
         [sys.executable, "-c", code],
@@ -589,7 +597,7 @@ def test_gc_command_sweeps_only_stale_index_temporaries(tmp_path: Path) -> None:
     os.utime(kept, (hour_ago, hour_ago))
     result = _vsite("gc", state=state)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "vsite: removed 0 farms, 1 stale index temporaries"
+    assert _farm_lines(result)[-1] == "vsite: removed 0 farms, 1 stale index temporaries"
     assert sorted(os.listdir(index)) == ["y.marshal.456.tmp", "z"]
 
 

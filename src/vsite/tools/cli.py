@@ -194,11 +194,13 @@ def _parser() -> argparse.ArgumentParser:
 
     gc = commands.add_parser(
         "gc",
-        help="delete native farms no process uses",
+        help="delete native farms no process uses, and cached bytecode of removed sources",
         description="Delete the symlink farms under vsite's per-user state directory that "
         "no running process holds (each process holds its farm for its lifetime, so a farm "
         "in use is never removed), and the leftovers of interrupted builds. With "
-        "--older-than, only farms last used at least that many seconds ago.",
+        "--older-than, only farms last used at least that many seconds ago. Also delete "
+        "the per-user bytecode cache's files whose source no longer exists (a collected "
+        "store entry, a deleted checkout).",
     )
     gc.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS", help="default: 0")
     gc.set_defaults(func=_gc)
@@ -439,6 +441,16 @@ def _gc(options: argparse.Namespace) -> int:
     swept = sweep_temporaries()
     extra = f", {swept} stale index temporaries" if swept else ""
     print(f"vsite: removed {len(removed)} farms{extra}")
+    from vsite.tools.cache_gc import collect_bytecode
+
+    cache = collect_bytecode()
+    if cache.refused is not None:
+        print(f"vsite: bytecode cache not looked at: {cache.refused}")
+    else:
+        print(
+            f"vsite: removed {cache.removed} cached bytecode files whose source is gone "
+            f"({cache.kept} kept) from {cache.directory}"
+        )
     return 0
 
 
