@@ -33,6 +33,10 @@ from trees import DEFAULT_DIR, base_venv, ensure_tree, venv_python  # noqa: E402
 CODES = {
     "start": "pass",
     "start + metadata": "import importlib.metadata as m; m.version('bench_dist_0000')",
+    # 50 packages spread over the roots, three submodules each (bench/run.py's imports)
+    "start + 50 imports": (
+        "[__import__(f'benchpkg_{k:04d}.{s}') for k in range(0, 1000, 20) for s in 'abc']"
+    ),
 }
 
 
