@@ -415,6 +415,8 @@ def test_gc_removes_cached_bytecode_only_of_sources_that_are_gone(
     mine = cache / str(roots[0].resolve()).lstrip(os.sep) / "pkg"
     stray = mine / "notes.txt"  # not the cache's: left alone
     stray.write_text("")
+    optimized = mine / f"__init__.{TAG}.opt-1.pyc"  # `python -O`'s, of a source still there
+    optimized.write_bytes(b"")
     old_temp = mine / f"__init__.{TAG}.pyc.123.abc.tmp"  # a writer killed long ago
     new_temp = mine / f"__init__.{TAG}.pyc.456.def.tmp"  # a writer at work right now
     for temp in (old_temp, new_temp):
@@ -428,11 +430,12 @@ def test_gc_removes_cached_bytecode_only_of_sources_that_are_gone(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
-        f"vsite: removed 3 cached bytecode files whose source is gone (2 kept) from {cache}"
-    )  # sub's two files and the old temporary; pkg's and top's kept
+        f"vsite: removed 3 cached bytecode files whose source is gone (3 kept) from {cache}"
+    )  # sub's two files and the old temporary; pkg's (plain and -O) and top's kept
     gone = [p for p in before if f"{os.sep}sub{os.sep}" in p]
     assert len(gone) == 2
     assert pycs(cache) == sorted(set(before) - set(gone))
+    assert optimized.exists()
     assert not (mine / "sub").exists()  # emptied, so removed
     assert stray.exists()
     assert new_temp.exists()

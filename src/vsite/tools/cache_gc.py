@@ -23,8 +23,10 @@ __all__ = ["TEMP_GRACE", "CacheSweep", "collect_bytecode"]
 #: Seconds a writer's temporary file is left alone: it may be being written right now.
 TEMP_GRACE = 60.0
 
-# <stem>.<tag>[.opt-N].pyc, as cache_from_source names it; the tag has no dot.
-_PYC = re.compile(r"(?P<stem>.+)\.[^.]+(?:\.opt-[0-9]+)?\.pyc")
+# <stem>.<tag>[.opt-N].pyc, as cache_from_source names it; the tag has no dot. The
+# stem is the shortest that fits, so ``m.cpython-311.opt-1.pyc`` is m's, not a module's
+# named ``m.cpython-311``.
+_PYC = re.compile(r"(?P<stem>.+?)\.[^.]+(?:\.opt-[0-9]+)?\.pyc")
 # write_atomic's temporaries: <target>.<pid>.<thread>.tmp
 _TEMP = re.compile(r".+\.pyc\.[0-9]+\.[0-9a-f]+\.tmp")
 _SOURCE_SUFFIXES = (".py", ".pyw")
@@ -93,6 +95,6 @@ def _age(path: str, now: float) -> float:
 def _unlink(path: str) -> bool:
     try:
         os.unlink(path)
-    except FileNotFoundError:
-        return False  # another gc, or the writer, got there first
+    except OSError:  # gone already (another gc got there first), or not ours to remove
+        return False
     return True
