@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-__all__ = ["mtime_ns", "remove_tree", "write_atomic"]
+__all__ = ["mtime_ns", "remove_stale", "remove_tree", "write_atomic"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -43,6 +43,19 @@ def write_atomic(path: str, data: ReadableBuffer, mode: int) -> None:
         except OSError:
             pass
         raise
+
+
+def remove_stale(path: str, older_than: float, now: float) -> bool:
+    """Unlink ``path`` (a temporary :func:`write_atomic` left) when its mtime is at least
+    ``older_than`` seconds before ``now``: a live writer renames its temporary within
+    milliseconds. False when it is younger, gone already, or not ours to remove."""
+    try:
+        if now - os.lstat(path).st_mtime < older_than:
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def remove_tree(path: str) -> None:

@@ -165,19 +165,13 @@ def sweep_temporaries(older_than: float = 60.0) -> int:
     """
     import time
 
+    from vsite._fs import remove_stale
     from vsite._paths import state_dir
 
     base = state_dir("index")
     now = time.time()
     removed = 0
     for name in os.listdir(base):
-        if not name.endswith(".tmp"):
-            continue
-        path = os.path.join(base, name)
-        try:
-            if now - os.lstat(path).st_mtime >= older_than:
-                os.unlink(path)
-                removed += 1
-        except OSError:
-            continue  # gone already, or not ours to remove
+        if name.endswith(".tmp") and remove_stale(os.path.join(base, name), older_than, now):
+            removed += 1
     return removed

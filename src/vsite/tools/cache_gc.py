@@ -15,6 +15,7 @@ import os
 import re
 import time
 
+from vsite._fs import remove_stale
 from vsite._paths import check_private_dir
 from vsite.finder.bytecode import default_cache_dir
 
@@ -66,7 +67,7 @@ def collect_bytecode(directory: str | None = None, *, now: float | None = None) 
         for name in filenames:
             path = os.path.join(dirpath, name)
             if _TEMP.fullmatch(name):
-                if _age(path, now) >= TEMP_GRACE and _unlink(path):
+                if remove_stale(path, TEMP_GRACE, now):
                     sweep.removed += 1
                 continue
             match = _PYC.fullmatch(name)
@@ -83,13 +84,6 @@ def collect_bytecode(directory: str | None = None, *, now: float | None = None) 
             except OSError:
                 pass
     return sweep
-
-
-def _age(path: str, now: float) -> float:
-    try:
-        return now - os.lstat(path).st_mtime
-    except OSError:
-        return 0.0
 
 
 def _unlink(path: str) -> bool:
