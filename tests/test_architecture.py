@@ -116,25 +116,26 @@ def test_the_boot_path_imports_no_tooling(manifest: Path) -> None:
 
 
 #: What a start loads of vsite's own when the program imports nothing from the site
-#: (issue 15: each module is 0.1-0.4 ms of every start on the 2-core VMs). The union, the
-#: bytecode loader, the errors, the manifest parser and the index writer wait for their
-#: first use. These modules also do without ``from __future__ import annotations``
-#: (importing ``__future__`` is one more module): their annotations that Python 3.9
-#: cannot evaluate are quoted.
-BOOT_MODULES = {
-    "vsite",
-    "vsite._paths",
-    "vsite._startup",
-    "vsite.activation",
-    "vsite.finder",
-    "vsite.finder.after_import",
-    "vsite.finder.meta_finder",
-    "vsite.finder.path_hook",
-    "vsite.index",
-    "vsite.index_cache",
-    # The site's entry is its farm, held for the process's life and checked at start.
-    "vsite._farm_lock",
-}
+#: (issue 15: each module is 0.1-0.4 ms of every start on the 2-core VMs): the boot
+#: bundle's modules (``vsite/_boot/_vsite_boot.py``), read from one file. The union,
+#: the bytecode loader, the errors, the manifest parser and the index writer wait for
+#: their first use. These modules also do without ``from __future__ import
+#: annotations`` (importing ``__future__`` is one more module): their annotations that
+#: Python 3.9 cannot evaluate are quoted. The site's entry is its farm, held for the
+#: process's life and checked at start (``vsite._farm_lock``).
+def _bundled() -> set[str]:
+    boot_dir = os.fspath(PACKAGE / "_boot")
+    sys.path.insert(0, boot_dir)
+    try:
+        from _vsite_boot import BUNDLED  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(boot_dir)
+        sys.modules.pop("_vsite_boot", None)
+    return set(BUNDLED)
+
+
+BOOT_MODULES = _bundled()
+assert "vsite.activation" in BOOT_MODULES
 
 
 def test_a_start_that_imports_nothing_from_the_site_loads_only_the_boot_modules(

@@ -28,6 +28,8 @@ BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 
 #: The manifest this process's environment shell activated at start-up, if any.
 shell_manifest: "str | None" = None
+#: The modules of vsite this start read from the boot bundle (see ``_vsite_boot``).
+bundled: "tuple[str, ...]" = ()
 
 
 def activate_from_environment() -> None:

@@ -10,21 +10,75 @@
 Either way the ``vsite`` package is loaded by location (nothing else of vsite's
 installation environment becomes importable) and this module and its directory are
 taken back off ``sys.modules`` and ``sys.path``. Stdlib only, like all of the runtime.
+
+**The boot bundle.** A warm start loads the same eleven modules of vsite every time
+(:data:`BUNDLED`). Imported one by one, each costs a spec search of the package's
+directory, a stat of its source and an open and read of its bytecode: ~0.1 ms apiece on
+the 2-core VMs, about as much as the code itself. So their code objects are also kept
+together in one file beside their bytecode, ``vsite/__pycache__/_boot.TAG.bundle``
+(its own ``.pyc`` files' directory, with their trust: whoever can write there can
+already replace vsite's bytecode), read with one ``open`` and one ``marshal.loads``. The
+modules are still imported by the import system, through a finder that is on
+``sys.meta_path`` only while the site boots and a ``SourceFileLoader`` whose
+``get_code`` returns the bundled code once and that hands each module a plain
+``SourceFileLoader`` once it ran: their specs, loaders, ``__file__``, ``__cached__`` and
+source are what a plain import gives (``vsite._startup.bundled`` lists the modules
+read from the bundle). The bundle records each source's size and ``mtime_ns``; a start
+whose sources differ (an upgraded or edited vsite), another interpreter's magic number,
+or a damaged file imports the modules as usual and writes the bundle again, when
+bytecode may be written (not under ``-B``/``PYTHONDONTWRITEBYTECODE``, not with
+``sys.pycache_prefix``, only where the directory is writable).
 """
 
+import _imp
+import io
+import marshal
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec, SourceFileLoader
+    from types import CodeType, ModuleType
+    from typing import Optional, Protocol  # local annotations: never evaluated
+
+    from _typeshed.importlib import MetaPathFinderProtocol
+
+    class _BundleFinder(MetaPathFinderProtocol, Protocol):
+        served: "list[str]"
+
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: What a warm start loads of vsite, in an order that imports each after what it
+#: imports at module level (tests/test_architecture.py holds a start to this set).
+BUNDLED = (
+    "vsite",
+    "vsite._paths",
+    "vsite._farm_lock",
+    "vsite.index",
+    "vsite.index_cache",
+    "vsite.finder",
+    "vsite.finder.meta_finder",
+    "vsite.finder.path_hook",
+    "vsite.finder.after_import",
+    "vsite.activation",
+    "vsite._startup",
+)
+_BUNDLE_TAG = b"vsite-boot-1"
 
 
 def boot_from_environment() -> None:
     """Activate ``$VSITE_MANIFEST`` (``vsite exec``); exit 2 with one line on failure."""
     _forget_self()
-    _load_vsite_or_exit(required=bool(os.environ.get("VSITE_MANIFEST")))
-    from vsite._startup import activate_from_environment
+    bundle = _Bundle(os.path.dirname(_HERE))
+    try:
+        _load_vsite_or_exit(bundle, required=bool(os.environ.get("VSITE_MANIFEST")))
+        from vsite._startup import activate_from_environment
 
-    activate_from_environment()
+        activate_from_environment()
+    finally:
+        bundle.close()
 
 
 def boot_shell(manifest: str, version: str, site_packages: "str | None" = None) -> None:
@@ -45,10 +99,14 @@ def boot_shell(manifest: str, version: str, site_packages: "str | None" = None) 
             f"Python {running} (the interpreter behind it was replaced): make it again "
             "with `vsite env`"
         )
-    _load_vsite_or_exit(required=True)
-    from vsite._startup import activate_from_shell
+    bundle = _Bundle(os.path.dirname(_HERE))
+    try:
+        _load_vsite_or_exit(bundle, required=True)
+        from vsite._startup import activate_from_shell
 
-    activate_from_shell(manifest, site_packages)
+        activate_from_shell(manifest, site_packages)
+    finally:
+        bundle.close()
 
 
 def _forget_self() -> None:
@@ -60,11 +118,14 @@ def _forget_self() -> None:
     ]
 
 
-def _load_vsite_or_exit(*, required: bool) -> None:
-    package = os.path.dirname(_HERE)
+def _load_vsite_or_exit(bundle: "_Bundle", *, required: bool) -> None:
+    package = bundle.package
     try:
         if "vsite" not in sys.modules:
-            _load_vsite(package)
+            if bundle.open():
+                __import__("vsite")  # found by the bundle's finder, at its location
+            else:
+                _load_vsite(package)
     except Exception as exc:
         if not required:
             raise  # Nothing asked for a site: site reports this like any sitecustomize error.
@@ -84,14 +145,7 @@ def _load_vsite(package: str) -> None:
     What importlib.util.module_from_spec does, spelled out: importlib.util costs
     contextlib, functools and collections at every interpreter start.
     """
-    # importlib.machinery's classes, from the frozen modules they live in: importing
-    # importlib would cost warnings at every start (see vsite._machinery).
-    try:
-        ModuleSpec = sys.modules["_frozen_importlib"].ModuleSpec
-        SourceFileLoader = sys.modules["_frozen_importlib_external"].SourceFileLoader
-    except KeyError:
-        from importlib.machinery import ModuleSpec, SourceFileLoader
-
+    ModuleSpec, SourceFileLoader = _machinery()
     init = os.path.join(package, "__init__.py")
     loader = SourceFileLoader("vsite", init)
     spec = ModuleSpec("vsite", loader, origin=init, is_package=True)
@@ -110,3 +164,185 @@ def _load_vsite(package: str) -> None:
     except BaseException:
         del sys.modules["vsite"]
         raise
+
+
+def _machinery() -> "tuple[type[ModuleSpec], type[SourceFileLoader]]":
+    """ModuleSpec and SourceFileLoader."""
+    # importlib.machinery's classes, from the frozen modules they live in: importing
+    # importlib would cost warnings at every start (see vsite._machinery).
+    try:
+        return (
+            sys.modules["_frozen_importlib"].ModuleSpec,
+            sys.modules["_frozen_importlib_external"].SourceFileLoader,
+        )
+    except KeyError:
+        from importlib.machinery import ModuleSpec, SourceFileLoader
+
+        return ModuleSpec, SourceFileLoader
+
+
+def _magic() -> bytes:
+    try:
+        return sys.modules["_frozen_importlib_external"].MAGIC_NUMBER  # type: ignore[no-any-return]
+    except KeyError:
+        from importlib.util import MAGIC_NUMBER
+
+        return MAGIC_NUMBER
+
+
+class _Bundle:
+    """The boot bundle of the vsite package at ``package`` (see the module's docstring)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self.path = bundle_path(package)  # None: this interpreter keeps no bundle
+        self._finder: Optional[_BundleFinder] = None
+
+    def open(self) -> bool:
+        """Put the bundle's finder first on ``sys.meta_path``, if the bundle is current."""
+        if self.path is None:
+            return False
+        codes = read_bundle(self.path, self.package)
+        if codes is None:
+            return False
+        self._finder = _finder(codes)
+        sys.meta_path.insert(0, self._finder)
+        return True
+
+    def close(self) -> None:
+        """Take the finder back off; write the bundle if this start had none to read."""
+        finder, self._finder = self._finder, None
+        if finder is not None:
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
+            startup = sys.modules.get("vsite._startup")
+            if startup is not None:
+                startup.bundled = tuple(finder.served)  # type: ignore[attr-defined]
+        elif self.path is not None and not sys.dont_write_bytecode:
+            write_bundle(self.path, self.package)
+
+
+def bundle_path(package: str) -> "str | None":
+    """Where the bundle of the vsite package at ``package`` is kept for this interpreter
+    (its optimization level included, as a ``.pyc``'s name has it); None where bytecode
+    is not kept beside the sources."""
+    tag = sys.implementation.cache_tag
+    if tag is None or getattr(sys, "pycache_prefix", None) is not None:
+        return None
+    level = sys.flags.optimize
+    suffix = f".opt-{level}" if level else ""
+    return os.path.join(package, "__pycache__", f"_boot.{tag}{suffix}.bundle")
+
+
+def read_bundle(path: str, package: str) -> "dict[str, tuple[str, CodeType]] | None":
+    """Module name -> (its source, its code) from the bundle at ``path``; None if there
+    is none, it was written by another interpreter, it is damaged, or a source changed."""
+    try:
+        # open_code, as the stdlib's loaders open code: audit hooks see the same open.
+        with io.open_code(path) as stream:
+            data = stream.read()
+    except OSError:
+        return None
+    head = _magic() + _BUNDLE_TAG
+    if data[: len(head)] != head:
+        return None
+    codes: dict[str, tuple[str, CodeType]] = {}
+    code_type = type(read_bundle.__code__)
+    try:
+        entries = marshal.loads(memoryview(data)[len(head) :])
+        for name, relative, mtime_ns, size, code in entries:
+            if name not in BUNDLED or type(code) is not code_type or os.path.isabs(relative):
+                return None
+            source = os.path.join(package, relative)
+            st = os.stat(source)
+            if st.st_mtime_ns != mtime_ns or st.st_size != size:
+                return None  # vsite was edited or upgraded: import it as usual
+            codes[name] = (source, code)
+    except (EOFError, OSError, TypeError, ValueError):  # damaged, or a source is gone
+        return None
+    return codes
+
+
+def write_bundle(path: str, package: str) -> None:
+    """Write the bundle of what this start imported, if it imported every bundled module
+    from ``package``; atomically (a reader sees all of it or nothing). Never an error:
+    a start without a bundle only costs what it cost before there was one."""
+    # A read-only installation: checked first, so each start does not compile in vain.
+    if not os.access(os.path.dirname(path), os.W_OK):
+        return
+    _, SourceFileLoader = _machinery()
+    prefix = os.path.join(package, "")
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        entries = []
+        for name in BUNDLED:
+            spec = getattr(sys.modules.get(name), "__spec__", None)
+            source = getattr(spec, "origin", None)
+            if not isinstance(source, str) or not source.startswith(prefix):
+                return  # not imported by this start, or from elsewhere: no bundle
+            st = os.stat(source)  # before the code: a later edit makes the entry stale
+            code = SourceFileLoader(name, source).get_code(name)
+            relative = source[len(prefix) :]
+            entries.append((name, relative, st.st_mtime_ns, st.st_size, code))
+        data = _magic() + _BUNDLE_TAG + marshal.dumps(tuple(entries))
+        with open(temp, "wb") as stream:
+            stream.write(data)
+        os.replace(temp, path)
+    except Exception:  # a full disk, a source that does not compile, ...
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+
+def _finder(codes: "dict[str, tuple[str, CodeType]]") -> "_BundleFinder":
+    """A meta path finder for the bundle's modules (each found once, at its location)."""
+    spec_type, loader_type = _machinery()
+
+    class BundledLoader(loader_type):  # type: ignore[misc,valid-type]
+        """Runs the bundled code, then hands the module a plain SourceFileLoader: from
+        then on it is what an import without the bundle gives (a reload reads its
+        source's bytecode as usual)."""
+
+        def __init__(self, fullname: str, path: str, code: "CodeType") -> None:
+            super().__init__(fullname, path)
+            self._bundled: Optional[CodeType] = code
+
+        def get_code(self, fullname: str) -> "CodeType":
+            code, self._bundled = self._bundled, None
+            if code is None or fullname != self.name:
+                return super().get_code(fullname)  # type: ignore[no-any-return]
+            # As for a .pyc: the code names the file it is loaded from.
+            _imp._fix_co_filename(code, self.path)  # type: ignore[attr-defined]
+            return code
+
+        def exec_module(self, module: "ModuleType") -> None:
+            super().exec_module(module)
+            plain = loader_type(self.name, self.path)
+            module.__loader__ = plain
+            if module.__spec__ is not None:
+                module.__spec__.loader = plain
+
+    class BundleFinder:
+        def __init__(self) -> None:
+            self.served: list[str] = []
+
+        def find_spec(
+            self, name: str, path: "object" = None, target: "ModuleType | None" = None
+        ) -> "ModuleSpec | None":
+            entry = codes.pop(name, None)
+            if entry is None:
+                return None
+            source, code = entry
+            is_package = os.path.basename(source) == "__init__.py"
+            # ``cached`` is left to the spec: the .pyc path a plain import would give.
+            spec = spec_type(
+                name, BundledLoader(name, source, code), origin=source, is_package=is_package
+            )
+            if is_package:
+                spec.submodule_search_locations = [os.path.dirname(source)]
+            spec.has_location = True
+            self.served.append(name)
+            return spec
+
+    return BundleFinder()

@@ -1,0 +1,188 @@
+"""The boot bundle: a warm start reads vsite's boot modules from one file.
+
+Each test boots a private copy of the ``vsite`` package (its ``__pycache__`` is the
+test's own) the way ``vsite exec`` does: its ``_boot`` directory on ``PYTHONPATH`` and
+``VSITE_MANIFEST``. Bytecode writing is set explicitly in every child (this machine's
+environment turns it off).
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vsite
+from tests.builders import make_root, write_manifest
+from tests.children import child_env
+
+PACKAGE = Path(vsite.__file__).parent
+sys.path.insert(0, os.fspath(PACKAGE / "_boot"))
+try:
+    from _vsite_boot import BUNDLED, bundle_path  # type: ignore[import-not-found]
+finally:
+    sys.path.remove(os.fspath(PACKAGE / "_boot"))
+    sys.modules.pop("_vsite_boot", None)
+
+#: What the child reports: per bundled module, where its bytecode came from and its
+#: loader's class; what is left on sys.meta_path; and that the site works.
+PROBE = f"""
+import json, sys, inspect
+import alpha
+loaded = [sys.modules[name] for name in {BUNDLED!r} if name in sys.modules]
+report = {{
+    "cached": {{module.__name__: module.__spec__.cached for module in loaded}},
+    "loaders": sorted({{type(module.__loader__).__name__ for module in loaded}}),
+    "meta_path": [getattr(f, "__name__", type(f).__name__) for f in sys.meta_path],
+    "source": inspect.getsource(sys.modules["vsite.activation"].activate)[:30],
+    "file": sys.modules["vsite.activation"].__file__,
+    "alpha": alpha.VALUE,
+    "marked": getattr(sys.modules["vsite"], "BUNDLE_MARK", None),
+    "bundled": sys.modules["vsite._startup"].bundled,
+}}
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    """A copy of the vsite package without any bytecode."""
+    copy = tmp_path / "lib" / "vsite"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    root = make_root(tmp_path / "roots", "alpha", {"alpha": {"__init__.py": "VALUE = 42\n"}})
+    return write_manifest(tmp_path / "manifest.json", [root], immutable=True)
+
+
+def boot(package: Path, manifest: Path, *flags: str, write: bool = True) -> dict[str, object]:
+    env = child_env(VSITE_MANIFEST=os.fspath(manifest), PYTHONPATH=os.fspath(package / "_boot"))
+    if write:
+        del env["PYTHONDONTWRITEBYTECODE"]
+    result = subprocess.run(
+        [sys.executable, *flags, "-c", PROBE], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["alpha"] == 42  # the site is active either way
+    assert isinstance(report, dict)
+    return report
+
+
+def bundle_of(package: Path) -> Path:
+    path = bundle_path(os.fspath(package))
+    assert path is not None
+    return Path(path)
+
+
+def from_bundle(report: dict[str, object], package: Path) -> set[str]:
+    """The bundled modules whose code came from the bundle."""
+    bundled = report["bundled"]
+    assert isinstance(bundled, list)
+    return set(bundled)
+
+
+def test_a_start_writes_the_bundle_and_the_next_reads_every_boot_module_from_it(
+    package: Path, manifest: Path
+) -> None:
+    first = boot(package, manifest)
+    assert from_bundle(first, package) == set()  # none yet: imported one by one
+    assert bundle_of(package).is_file()
+
+    second = boot(package, manifest)
+    assert from_bundle(second, package) == set(BUNDLED)
+    # The finder is gone once the site is booted; the modules are what an import gives.
+    assert second["loaders"] == first["loaders"] == ["SourceFileLoader"]
+    assert second["cached"] == first["cached"]
+    assert "BundleFinder" not in str(second["meta_path"])
+    assert str(second["source"]).startswith("def activate(")
+    assert second["file"] == os.fspath(package / "activation.py")
+
+
+def test_the_bundled_code_is_what_runs(package: Path, manifest: Path) -> None:
+    boot(package, manifest)
+    # The bundle's code for ``vsite`` gains a line its source does not have (the
+    # source's size and mtime stay as recorded): the start runs the bundle's code.
+    path = bundle_of(package)
+    data = path.read_bytes()
+    head = data[:16]
+    assert head.endswith(b"vsite-boot-1")
+    entries = list(marshal.loads(data[16:]))
+    name, relative, mtime_ns, size, _ = entries[0]
+    assert name == "vsite"
+    source = (package / relative).read_text(encoding="utf-8") + "\nBUNDLE_MARK = 1\n"
+    code = compile(source, os.fspath(package / relative), "exec")
+    entries[0] = (name, relative, mtime_ns, size, code)
+    path.write_bytes(head + marshal.dumps(tuple(entries)))
+    assert boot(package, manifest)["marked"] == 1
+
+
+def test_a_warm_start_loads_exactly_the_bundled_modules(package: Path, manifest: Path) -> None:
+    boot(package, manifest)
+    cached = boot(package, manifest)["cached"]
+    assert isinstance(cached, dict)
+    assert set(cached) == set(BUNDLED)  # nothing bundled goes unused, nothing is missing
+
+
+@pytest.mark.parametrize("change", ["size", "mtime"])
+def test_an_edited_source_makes_the_bundle_stale_and_it_is_written_again(
+    package: Path, manifest: Path, change: str
+) -> None:
+    boot(package, manifest)
+    source = package / "index.py"
+    if change == "size":
+        source.write_text(source.read_text(encoding="utf-8") + "\nEDITED = 1\n", "utf-8")
+    else:  # the same bytes and size, another mtime: as a restored or touched file
+        st = source.stat()
+        os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    after_edit = boot(package, manifest)
+    assert from_bundle(after_edit, package) == set()
+    assert from_bundle(boot(package, manifest), package) == set(BUNDLED)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "other-magic", "empty"])
+def test_a_damaged_bundle_is_passed_over_and_replaced(
+    package: Path, manifest: Path, damage: str
+) -> None:
+    boot(package, manifest)
+    path = bundle_of(package)
+    data = path.read_bytes()
+    damaged = {
+        "truncated": data[: len(data) // 2],
+        "garbage": data[:16] + os.urandom(64),
+        "other-magic": b"\0\0\r\n" + data[4:],
+        "empty": b"",
+    }[damage]
+    path.write_bytes(damaged)
+    assert from_bundle(boot(package, manifest), package) == set()
+    assert path.read_bytes() != damaged  # written again
+    assert from_bundle(boot(package, manifest), package) == set(BUNDLED)
+
+
+def test_no_bundle_is_written_without_bytecode_writing_but_one_is_read(
+    package: Path, manifest: Path
+) -> None:
+    (package / "__pycache__").mkdir()
+    boot(package, manifest, write=False)
+    boot(package, manifest, "-B")
+    assert not bundle_of(package).exists()
+    boot(package, manifest)  # written
+    assert from_bundle(boot(package, manifest, write=False), package) == set(BUNDLED)
+
+
+def test_an_optimized_interpreter_keeps_its_own_bundle(package: Path, manifest: Path) -> None:
+    boot(package, manifest)
+    assert from_bundle(boot(package, manifest, "-O"), package) == set()  # not -O's code
+    assert from_bundle(boot(package, manifest, "-O"), package) == set(BUNDLED)
+    assert from_bundle(boot(package, manifest), package) == set(BUNDLED)
+    assert len(list(bundle_of(package).parent.glob("_boot.*.bundle"))) == 2
