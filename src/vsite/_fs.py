@@ -3,8 +3,6 @@
 On the boot path: imports only ``os`` and builtin modules.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False
@@ -24,7 +22,7 @@ def mtime_ns(path: str) -> int:
         return -1
 
 
-def write_atomic(path: str, data: ReadableBuffer, mode: int) -> None:
+def write_atomic(path: str, data: "ReadableBuffer", mode: int) -> None:
     """Write ``data`` to ``path`` through a temp file renamed over it: a reader sees the
     old file or the new one, never part of one. ``mode`` is masked by the umask. Raises
     OSError on failure, leaving no temp file behind."""

@@ -8,8 +8,6 @@ them. These are the very same objects (``importlib.machinery.SourceFileLoader is
 _machinery.SourceFileLoader``), so specs stay standard.
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False

@@ -13,8 +13,6 @@ its ``.pth`` files append at the end of ``sys.path`` are moved up to follow the 
 entry, where the flat site's would be (ahead of the interpreter's site-packages).
 """
 
-from __future__ import annotations
-
 import sys
 
 from vsite._compat.py312_dot_pth import skips_dot_files
@@ -29,9 +27,9 @@ __all__ = ["run_pth_files", "skips_dot_files"]
 
 
 def run_pth_files(
-    pth: Sequence[tuple[str, str]],
-    site_path: str | None = None,
-    manifest: Manifest | Callable[[], Manifest] | None = None,
+    pth: "Sequence[tuple[str, str]]",
+    site_path: "str | None" = None,
+    manifest: "Manifest | Callable[[], Manifest] | None" = None,
 ) -> None:
     """Process ``(file name, root)`` pairs, already in site order, like ``addsitedir``.
 
@@ -81,7 +79,7 @@ def _recompute_namespaces(names: set[str]) -> None:
             path._last_parent_path = None
 
 
-def _follow(anchor: str, before: list[str]) -> str | None:
+def _follow(anchor: str, before: list[str]) -> "str | None":
     """Move what was appended to ``sys.path`` since ``before`` to just after ``anchor``;
     return the new anchor (the last moved entry), None if ``anchor`` left sys.path."""
     path = sys.path
@@ -106,7 +104,7 @@ def _follow(anchor: str, before: list[str]) -> str | None:
     return added[-1] if added else anchor
 
 
-def _index(path: list[str], entry: str, end: int) -> int | None:
+def _index(path: list[str], entry: str, end: int) -> "int | None":
     for number in range(min(end, len(path))):
         if path[number] is entry:
             return number
@@ -134,7 +132,7 @@ def _undecodable(
     root: str,
     name: str,
     exc: UnicodeDecodeError,
-    manifest: Manifest | Callable[[], Manifest] | None,
+    manifest: "Manifest | Callable[[], Manifest] | None",
 ) -> Exception:
     import os
 

@@ -5,8 +5,6 @@ gh-113659 added the filter in 3.13.0 and backported it to 3.8.19, 3.9.19, 3.10.1
 3.11.8 and 3.12.2; from 3.13 every release has it, and this module's answer is True.
 """
 
-from __future__ import annotations
-
 import sys
 
 __all__ = ["skips_dot_files"]
@@ -15,7 +13,7 @@ __all__ = ["skips_dot_files"]
 _DOT_FILTER_SINCE = {(3, 8): 19, (3, 9): 19, (3, 10): 14, (3, 11): 8, (3, 12): 2}
 
 
-def skips_dot_files(version: tuple[int, ...] | None = None) -> bool:
+def skips_dot_files(version: "tuple[int, ...] | None" = None) -> bool:
     """Whether ``site.addsitedir`` ignores ``.pth`` files whose name starts with ``.``.
 
     With ``version``, what CPython's releases do (gh-113659: 3.8.19, 3.9.19, 3.10.14,
@@ -33,7 +31,7 @@ def skips_dot_files(version: tuple[int, ...] | None = None) -> bool:
     return version[2] >= since
 
 
-def _addsitedir_filters_dots() -> bool | None:
+def _addsitedir_filters_dots() -> "bool | None":
     """Whether the running ``site.addsitedir`` calls ``startswith`` (only the dot filter
     does); None when it is not a plain function to look into."""
     import site

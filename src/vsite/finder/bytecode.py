@@ -25,8 +25,6 @@ Validation (timestamp, hash, ``--check-hash-based-pycs``), compiling and honouri
 unchanged. Runtime path: stdlib only.
 """
 
-from __future__ import annotations
-
 import io
 import os
 import sys
@@ -74,7 +72,7 @@ class UserCache:
     """The per-user bytecode cache of this process: its directory, checked once."""
 
     def __init__(self) -> None:
-        self._base: str | None = None
+        self._base: Optional[str] = None
         self._checked = False  # _base is known: a safe directory, or None (none/refused)
         self._warned = False
         self._real_dirs: dict[str, str] = {}
@@ -86,7 +84,7 @@ class UserCache:
 
     # -- where ---------------------------------------------------------------------
 
-    def base(self, *, create: bool) -> str | None:
+    def base(self, *, create: bool) -> "str | None":
         """The cache directory if it is safe to use; created first when ``create``."""
         if self._checked:  # a safe directory, or refused once (warned) for this process
             return self._base
@@ -151,7 +149,7 @@ class UserCache:
             self._real_dirs[path] = real
         return real
 
-    def read_shipped(self, path: str) -> bytes | None:
+    def read_shipped(self, path: str) -> "bytes | None":
         """``read_bytecode(path)`` of bytecode beside a source, skipped where its
         ``__pycache__`` is known to be absent: a root that ships no bytecode costs one
         failed open and one stat per directory, not a failed open per module."""
@@ -165,7 +163,7 @@ class UserCache:
 
     # -- read and write -----------------------------------------------------------------
 
-    def find(self, source: str, shipped: str) -> Found:
+    def find(self, source: str, shipped: str) -> "Found":
         """Where ``source``'s bytecode is read from, and its contents if there is some.
 
         ``shipped`` is the stdlib's place (``cache_from_source``). Bytecode found beside
@@ -189,7 +187,7 @@ class UserCache:
         location = self.location(real, os.path.basename(shipped), base)
         return location, read_bytecode(location)
 
-    def store(self, source: str, shipped: str, data: ReadableBuffer) -> None:
+    def store(self, source: str, shipped: str, data: "ReadableBuffer") -> None:
         """Write ``data`` to the cache atomically: a reader sees all of it or nothing."""
         base = self.base(create=True)
         if base is None:
@@ -248,7 +246,7 @@ def shipped_bytecode(source: str, tag: str) -> str:
     return os.path.join(head, "__pycache__", f"{name.rpartition('.')[0]}.{tag}.pyc")
 
 
-def read_bytecode(path: str) -> bytes | None:
+def read_bytecode(path: str) -> "bytes | None":
     try:
         # open_code, as the stdlib's loaders open code: audit hooks see the same opens.
         with io.open_code(path) as stream:
@@ -298,10 +296,10 @@ class CachingSourceLoader(SourceFileLoader):
     """SourceFileLoader whose bytecode is read from the root or the user cache and
     written only to the user cache; loading, validation and compiling are inherited."""
 
-    _found: Found | None = None
-    _shipped: str | None = None
+    _found: "Found | None" = None
+    _shipped: "str | None" = None
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: "ModuleSpec") -> "ModuleType | None":
         # The last hook before __cached__ is set from spec.cached: decide (and read) here,
         # so __cached__ names the file the bytecode really comes from, as CPython's does
         # under sys.pycache_prefix, at the syscalls the stdlib spends on reading it.
@@ -322,7 +320,7 @@ class CachingSourceLoader(SourceFileLoader):
             return found[1]
         return super().get_data(path)
 
-    def set_data(self, path: str, data: ReadableBuffer, *, _mode: int = 0o666) -> None:
+    def set_data(self, path: str, data: "ReadableBuffer", *, _mode: int = 0o666) -> None:
         if path.endswith(".pyc") and path == self._bytecode_path():
             user_cache.store(self.path, path, data)
             return
@@ -331,7 +329,7 @@ class CachingSourceLoader(SourceFileLoader):
     if sys.version_info < (3, 10):
 
         def get_resource_reader(  # type: ignore[override]  # a reader, not the loader
-            self, name: str | None = None
+            self, name: "str | None" = None
         ) -> object:
             # As the 3.9 stdlib's: a reader for packages only; with files(), see there.
             if not self.is_package(self.name if name is None else name):
@@ -340,7 +338,7 @@ class CachingSourceLoader(SourceFileLoader):
 
             return PackageReader(self)
 
-    def _bytecode_path(self) -> str | None:
+    def _bytecode_path(self) -> "str | None":
         """The stdlib's bytecode path for this source; None where vsite leaves bytecode
         to the stdlib (``sys.pycache_prefix`` set) or there is none (no cache tag)."""
         if sys.pycache_prefix is not None:

@@ -7,8 +7,6 @@ directory; a name found in the stdlib's FileFinder for one directory is found he
 the union of all portions, and with the same kind.
 """
 
-from __future__ import annotations
-
 import os
 
 from vsite._fs import mtime_ns
@@ -35,14 +33,14 @@ __all__ = ["LOADERS", "LOADER_KINDS", "UnionDir"]
 
 #: (loader class, its suffixes) in the order FileFinder tries them: the stdlib's own,
 #: with SourceFileLoader replaced by the one that moves only where bytecode lives.
-LOADER_KINDS: tuple[tuple[Any, list[str]], ...] = (
+LOADER_KINDS: "tuple[tuple[Any, list[str]], ...]" = (
     (ExtensionFileLoader, EXTENSION_SUFFIXES),
     (CachingSourceLoader, SOURCE_SUFFIXES),
     (SourcelessFileLoader, BYTECODE_SUFFIXES),
 )
 
 
-def _loaders() -> tuple[tuple[str, type[FileLoader]], ...]:
+def _loaders() -> "tuple[tuple[str, type[FileLoader]], ...]":
     return tuple((suffix, loader) for loader, suffixes in LOADER_KINDS for suffix in suffixes)
 
 
@@ -58,10 +56,10 @@ class UnionDir:
     def __init__(
         self,
         portions: tuple[str, ...],
-        registry: Registry,
-        entries: Mapping[str, list[tuple[int, bool]]] | None = None,
-        mtimes: tuple[int, ...] | Callable[[], tuple[int, ...]] | None = None,
-        pinned: dict[str, list[tuple[int, bool]]] | None = None,
+        registry: "Registry",
+        entries: "Mapping[str, list[tuple[int, bool]]] | None" = None,
+        mtimes: "tuple[int, ...] | Callable[[], tuple[int, ...]] | None" = None,
+        pinned: "dict[str, list[tuple[int, bool]]] | None" = None,
     ) -> None:
         self.portions = portions
         self.registry = registry
@@ -74,7 +72,7 @@ class UnionDir:
 
     # -- listing ---------------------------------------------------------------
 
-    def entries(self) -> Mapping[str, list[tuple[int, bool]]]:
+    def entries(self) -> "Mapping[str, list[tuple[int, bool]]]":
         """Every name of the union (``pinned`` included): what listings iterate."""
         entries = self._listing()
         return {**entries, **self.pinned} if self.pinned else entries
@@ -86,7 +84,7 @@ class UnionDir:
             found = self._listing().get(name)
         return found or []
 
-    def _listing(self) -> Mapping[str, list[tuple[int, bool]]]:
+    def _listing(self) -> "Mapping[str, list[tuple[int, bool]]]":
         entries = self._entries
         if entries is None:
             entries, mtimes = _scan_portions(self.portions)
@@ -107,7 +105,7 @@ class UnionDir:
 
     # -- resolution --------------------------------------------------------------
 
-    def find_spec(self, fullname: str, portion: int | None = None) -> ModuleSpec | None:
+    def find_spec(self, fullname: str, portion: "int | None" = None) -> "ModuleSpec | None":
         """The spec of ``fullname`` (a direct child) in the union, as FileFinder would.
 
         ``portion`` is the asking path entry's position: a namespace result then holds
@@ -152,7 +150,7 @@ class UnionDir:
         spec.submodule_search_locations = locations
         return spec
 
-    def _package_spec(self, fullname: str, tail: str, dirs: list[int]) -> ModuleSpec | None:
+    def _package_spec(self, fullname: str, tail: str, dirs: list[int]) -> "ModuleSpec | None":
         locations = [os.path.join(self.portions[n], tail) for n in dirs]
         for suffix, loader_class in LOADERS:
             init = "__init__" + suffix
@@ -198,7 +196,7 @@ class UnionDir:
 
     # -- listing for pkgutil ---------------------------------------------------------
 
-    def iter_modules(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+    def iter_modules(self, prefix: str = "") -> "Iterator[tuple[str, bool]]":
         """What pkgutil's FileFinder walk yields for the flat directory, in its order."""
         import inspect  # pkgutil imports it for the same job; never on the boot path.
 
@@ -236,7 +234,7 @@ def _gone(fullname: str, path: str, portion: str) -> ImportError:
 
 
 def _file_spec(
-    fullname: str, origin: str, loader: Loader, locations: list[str] | None = None
+    fullname: str, origin: str, loader: "Loader", locations: "list[str] | None" = None
 ) -> ModuleSpec:
     """What importlib.util.spec_from_file_location builds, without importing importlib.util
     (its contextlib/collections/functools imports cost ~8 ms at start-up)."""
