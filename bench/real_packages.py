@@ -373,6 +373,16 @@ def measure(
             [*child.argv[:-1], counting], child.env, child.allowed, child.fresh_bytecode
         )
         compiles[name] = runner.run(counter, name).out.split()[-1]
+    # Untimed: the full (generation 2) collections CPython ran during the timed program
+    # itself (read after it, so nothing is perturbed). The gen2 trigger is a threshold
+    # on surviving objects: a layout that allocates a little more or less can cross it
+    # once more than flat, a whole-heap pass (~40 ms over torch's ~170k objects) that is
+    # not the layout's own work. Shown beside the ratios so such a round is explained.
+    collections = {}
+    for name, child in children.items():
+        probe = code + "import gc\nprint(gc.get_stats()[2]['collections'])\n"
+        gc_child = Child([*child.argv[:-1], probe], child.env, child.allowed, child.fresh_bytecode)
+        collections[name] = runner.run(gc_child, name).out.split()[-1]
     # Each layout's own start (`-c pass`, same environment) in the same rounds: the
     # import-only ratio takes it off both sides, so what is left is the imports.
     starts = {
@@ -388,12 +398,12 @@ def measure(
     rows = []
     for name in LAYOUTS:
         if name in failed:
-            rows.append([workload, name, f"fails: {failed[name][:60]}", "", "", "", ""])
+            rows.append([workload, name, f"fails: {failed[name][:60]}", "", "", "", "", ""])
         else:
             a, b = res[name], res["flat"]
             imports = import_ratio(a, both[f"{name} start"], b, both["flat start"])
             row = [workload, name, ratio(a, b), imports, ratio(a, b, "cpu"), ms(a)]
-            rows.append([*row, compiles[name]])
+            rows.append([*row, compiles[name], collections[name]])
     return rows
 
 
@@ -521,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     log("vsite exec: launcher cost")
     exec_rows = launcher(sites[0], runner, tool, args.rounds)
     headers = ["workload", "layout", "wall / flat", "imports only / flat", "cpu / flat"]
-    headers += ["wall ms", "compiles"]
+    headers += ["wall ms", "compiles", "full GCs"]
     main_table = table(headers, rows)
     exec_headers = ["exec ms", "boot ms", "flat ms", "exec - boot ms", "exec/flat", "boot/flat"]
     exec_table = table(exec_headers, exec_rows)
@@ -551,7 +561,11 @@ def main(argv: list[str] | None = None) -> int:
         " same environment) / (the same for flat), so the start-up (vsite's activation, issue"
         " of its own) is off both sides. `compiles`: source files compiled in one child after"
         " the warm-up (for `foreign-first`,"
-        " a first run's). Launcher: `vsite exec M -- python -c pass` (store manifest) vs the"
+        " a first run's). `full GCs`: generation-2 collections during the timed program, one"
+        " untimed run (CPython starts one when objects surviving younger collections pass a"
+        " quarter of the heap's long-lived ones: a threshold that a few hundred more or fewer"
+        " allocations can move by one pass over the whole heap). Launcher:"
+        " `vsite exec M -- python -c pass` (store manifest) vs the"
         " same child started with the boot path directly (`boot`) and the flat venv's `python"
         " -c pass`; `exec - boot` is the launcher's own cost, per round:",
         "",
