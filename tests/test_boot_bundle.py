@@ -186,3 +186,26 @@ def test_an_optimized_interpreter_keeps_its_own_bundle(package: Path, manifest: 
     assert from_bundle(boot(package, manifest, "-O"), package) == set(BUNDLED)
     assert from_bundle(boot(package, manifest), package) == set(BUNDLED)
     assert len(list(bundle_of(package).parent.glob("_boot.*.bundle"))) == 2
+
+
+def test_a_boot_in_a_process_that_already_loaded_vsite_writes_no_bundle(
+    package: Path, manifest: Path
+) -> None:
+    # A second boot in one process (a shell's .pth, then sitecustomize) finds vsite
+    # loaded: it did not import anything, so it has no bundle to write.
+    boot(package, manifest)
+    bundle = bundle_of(package)
+    code = (
+        "import os, sys\n"
+        f"os.unlink({os.fspath(bundle)!r})\n"
+        f"sys.path.insert(0, {os.fspath(package / '_boot')!r})\n"
+        "import _vsite_boot\n"
+        "_vsite_boot.boot_from_environment()\n"
+    )
+    env = child_env(VSITE_MANIFEST=os.fspath(manifest), PYTHONPATH=os.fspath(package / "_boot"))
+    del env["PYTHONDONTWRITEBYTECODE"]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert not bundle.exists()

@@ -125,6 +125,7 @@ def _load_vsite_or_exit(bundle: "_Bundle", *, required: bool) -> None:
             if bundle.open():
                 __import__("vsite")  # found by the bundle's finder, at its location
             else:
+                bundle.missed = True  # this start imports vsite: it may write the bundle
                 _load_vsite(package)
     except Exception as exc:
         if not required:
@@ -197,6 +198,7 @@ class _Bundle:
         self.package = package
         self.path = bundle_path(package)  # None: this interpreter keeps no bundle
         self._finder: Optional[_BundleFinder] = None
+        self.missed = False  # this start loaded vsite without a bundle to read
 
     def open(self) -> bool:
         """Put the bundle's finder first on ``sys.meta_path``, if the bundle is current."""
@@ -210,7 +212,8 @@ class _Bundle:
         return True
 
     def close(self) -> None:
-        """Take the finder back off; write the bundle if this start had none to read."""
+        """Take the finder back off; write the bundle if this start loaded vsite and had
+        no bundle to read (not when vsite was loaded before: nested boots)."""
         finder, self._finder = self._finder, None
         if finder is not None:
             if finder in sys.meta_path:
@@ -218,7 +221,7 @@ class _Bundle:
             startup = sys.modules.get("vsite._startup")
             if startup is not None:
                 startup.bundled = tuple(finder.served)  # type: ignore[attr-defined]
-        elif self.path is not None and not sys.dont_write_bytecode:
+        elif self.missed and self.path is not None and not sys.dont_write_bytecode:
             write_bundle(self.path, self.package)
 
 
