@@ -275,8 +275,9 @@ def write_bundle(path: str, package: str) -> None:
         return
     _, SourceFileLoader = _machinery()
     prefix = os.path.join(package, "")
-    temp = f"{path}.{os.getpid()}.tmp"
     try:
+        from vsite._fs import write_atomic  # vsite is loaded: this start imported it
+
         entries = []
         for name in BUNDLED:
             spec = getattr(sys.modules.get(name), "__spec__", None)
@@ -287,15 +288,9 @@ def write_bundle(path: str, package: str) -> None:
             code = SourceFileLoader(name, source).get_code(name)
             relative = source[len(prefix) :]
             entries.append((name, relative, st.st_mtime_ns, st.st_size, code))
-        data = _magic() + _BUNDLE_TAG + marshal.dumps(tuple(entries))
-        with open(temp, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
+        write_atomic(path, _magic() + _BUNDLE_TAG + marshal.dumps(tuple(entries)), 0o666)
     except Exception:  # a full disk, a source that does not compile, ...
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        pass  # write_atomic left no temporary behind
 
 
 def _finder(codes: "dict[str, tuple[str, CodeType]]") -> "_BundleFinder":
