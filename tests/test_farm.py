@@ -542,10 +542,12 @@ def _vsite(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _farm_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """gc's output about farms (the bytecode cache's last line left out)."""
+    """gc's output about farms (the exec environments' and bytecode cache's last lines
+    left out)."""
     lines = result.stdout.splitlines()
     assert lines[-1].startswith("vsite: removed 0 cached bytecode files"), lines
-    return lines[:-1]
+    assert lines[-2].startswith("vsite: removed 0 exec environments"), lines
+    return lines[:-2]
 
 
 def test_gc_command_removes_unused_farms_and_spares_held_ones(tmp_path: Path) -> None:

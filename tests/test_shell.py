@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -365,3 +366,69 @@ def test_concurrent_execs_make_the_shell_once(site: Path, tmp_path: Path) -> Non
     assert len(prefixes) == 1
     shells = [p for p in (state / "envs").iterdir() if p.is_dir()]
     assert shells == [Path(prefixes.pop())]
+
+
+# -- collection of exec's shells ------------------------------------------------------------
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_gc_removes_exec_shells_no_process_holds_once_unused_for_an_hour(
+    site: Path, tmp_path: Path
+) -> None:
+    from vsite.tools.shell_gc import GRACE, collect_shells
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    envs = state / "envs"
+    made = exec_(site, "python", "-c", "import sys; print(sys.prefix)", VSITE_DIR=os.fspath(state))
+    assert made.returncode == 0, made.stderr
+    shell = Path(made.stdout.strip())
+    lock = shell / ".vsite-lock"
+    _age(lock, 2 * GRACE)
+    # A Python started from the shell holds it for life, however long ago it was used.
+    running = subprocess.Popen(
+        [*VSITE, "exec", os.fspath(site), "--", "python", "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        env=child_env(VSITE_DIR=os.fspath(state)),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.time() - lock.stat().st_mtime > GRACE:  # its start touched the lock
+            assert time.monotonic() < deadline
+            assert running.poll() is None
+            time.sleep(0.05)
+        _age(lock, 2 * GRACE)
+        assert collect_shells(os.fspath(envs)) == []
+        assert shell.is_dir()
+    finally:
+        running.communicate(timeout=60)
+    # Unheld, but used within the grace: kept (a command may start its Python later).
+    lock.touch()
+    assert collect_shells(os.fspath(envs)) == []
+    _age(lock, GRACE / 2)
+    assert collect_shells(os.fspath(envs), older_than=GRACE / 4) == []
+    # Unheld and unused for longer: removed, with its creation lock; exec makes it anew.
+    _age(lock, 2 * GRACE)
+    assert collect_shells(os.fspath(envs)) == [os.fspath(shell)]
+    assert sorted(p.name for p in envs.iterdir()) == []
+    again = exec_(site, "python", "-c", "import probe, sys; print(sys.prefix)",
+                  VSITE_DIR=os.fspath(state))  # fmt: skip
+    assert (again.returncode, again.stdout.strip()) == (0, os.fspath(shell)), again.stderr
+
+
+def test_gc_leaves_an_older_vsites_shell_for_a_week(tmp_path: Path) -> None:
+    from vsite.tools.shell_gc import LOCKLESS_AGE, collect_shells
+
+    envs = tmp_path / "envs"
+    old, recent = envs / ("a" * 16), envs / ("b" * 16)
+    for shell in (old, recent):
+        write_tree(shell, {"pyvenv.cfg": "home = /usr/bin\n", "bin": {"python": ""}})
+    _age(old, LOCKLESS_AGE + 60)
+    _age(recent, LOCKLESS_AGE - 3600)
+    (envs / "not-a-shell").mkdir()
+    assert collect_shells(os.fspath(envs)) == [os.fspath(old)]
+    assert sorted(p.name for p in envs.iterdir() if p.is_dir()) == ["b" * 16, "not-a-shell"]

@@ -10,7 +10,8 @@ exits (a forked child shares it). Garbage collection takes the exclusive lock wi
 waiting, so it can only succeed on a farm no live process holds; while it holds that
 lock it renames the farm aside. A process that opened the lock file just before must
 therefore check, once its shared lock is granted, that the file is still the one at
-the farm's path.
+the farm's path. ``vsite exec``'s environment shells are held the same way
+(:mod:`vsite.tools.shell_gc`).
 """
 
 import os

@@ -47,12 +47,19 @@ def activate_from_environment() -> None:
     _activate(manifest)
 
 
-def activate_from_shell(manifest: str, site_packages: "str | None" = None) -> None:
+def activate_from_shell(
+    manifest: str, site_packages: "str | None" = None, *, held: bool = False
+) -> None:
     """Activate an environment shell's manifest (its ``.pth`` in ``site_packages``, the
-    environment's own, which ranks first); exit 2 on failure."""
+    environment's own, which ranks first); exit 2 on failure. ``held``: hold the shell
+    (``sys.prefix``) for this process's life, as a farm is held."""
     global shell_manifest
     _activate(manifest, overlay=site_packages)
     shell_manifest = manifest
+    if held:
+        from vsite._farm_lock import hold
+
+        hold(sys.prefix)
 
 
 def _activate(manifest: str, overlay: "str | None" = None) -> None:

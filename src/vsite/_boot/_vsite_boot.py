@@ -81,11 +81,15 @@ def boot_from_environment() -> None:
         bundle.close()
 
 
-def boot_shell(manifest: str, version: str, site_packages: "str | None" = None) -> None:
+def boot_shell(
+    manifest: str, version: str, site_packages: "str | None" = None, held: bool = False
+) -> None:
     """Activate the environment shell's ``manifest``; exit 2 with one line on failure.
 
     ``site_packages`` is the shell's own (the ``.pth``'s ``sitedir``): it ranks before
     the site, so what pip installs there replaces the site's distribution of that name.
+    ``held``: the process holds the shell (``sys.prefix``) for life, as a farm (``vsite
+    exec``'s shells: ``vsite gc`` removes those no process holds).
 
     ``version`` is the ``X.Y`` the shell was made for: another interpreter behind
     ``bin/python`` (upgraded in place) would import extension modules and bytecode
@@ -104,7 +108,7 @@ def boot_shell(manifest: str, version: str, site_packages: "str | None" = None) 
         _load_vsite_or_exit(bundle, required=True)
         from vsite._startup import activate_from_shell
 
-        activate_from_shell(manifest, site_packages)
+        activate_from_shell(manifest, site_packages, held=held)
     finally:
         bundle.close()
 

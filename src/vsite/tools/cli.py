@@ -194,13 +194,16 @@ def _parser() -> argparse.ArgumentParser:
 
     gc = commands.add_parser(
         "gc",
-        help="delete native farms no process uses, and cached bytecode of removed sources",
+        help="delete native farms and exec environments no process uses, and cached "
+        "bytecode of removed sources",
         description="Delete the symlink farms under vsite's per-user state directory that "
         "no running process holds (each process holds its farm for its lifetime, so a farm "
         "in use is never removed), and the leftovers of interrupted builds. With "
         "--older-than, only farms last used at least that many seconds ago. Also delete "
         "the per-user bytecode cache's files whose source no longer exists (a collected "
-        "store entry, a deleted checkout).",
+        "store entry, a deleted checkout). And the environments `vsite exec` made under "
+        "the same directory that no process holds and that were last used an hour ago or "
+        "more (or --older-than, if longer).",
     )
     gc.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS", help="default: 0")
     gc.set_defaults(func=_gc)
@@ -441,6 +444,15 @@ def _gc(options: argparse.Namespace) -> int:
     swept = sweep_temporaries()
     extra = f", {swept} stale index temporaries" if swept else ""
     print(f"vsite: removed {len(removed)} farms{extra}")
+    from vsite.tools.shell_gc import GRACE, collect_shells
+
+    shells = collect_shells(older_than=options.older_than)
+    for path in shells:
+        print(f"removed {path}")
+    print(
+        f"vsite: removed {len(shells)} exec environments no process uses "
+        f"(unused for {max(options.older_than, GRACE):.0f} s at least)"
+    )
     from vsite.tools.cache_gc import collect_bytecode
 
     cache = collect_bytecode()

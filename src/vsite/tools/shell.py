@@ -63,7 +63,8 @@ _MADE_FOR = ".vsite-env-manifest"
 #: Held while the shell is made: concurrent makes of one DIR take turns.
 _LOCK = ".vsite-env.lock"
 #: Bumped when the shell's layout changes: exec's cached shells are made again.
-_FORMAT = 2
+#: 3: exec's shells hold a lock file (``vsite gc`` removes those no process uses).
+_FORMAT = 3
 
 
 def _create_venv(target: str, executable: str, *, system_site: bool) -> None:
@@ -86,10 +87,15 @@ def _create_venv(target: str, executable: str, *, system_site: bool) -> None:
     Builder(system_site_packages=system_site, symlinks=True, with_pip=False).create(target)
 
 
-def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> str:
+def make_shell(
+    index: SiteIndex, target: str, *, system_site: bool = False, held: bool = False
+) -> str:
     """Write (or bring up to date) the environment shell of ``index``'s manifest at
     ``target``; return its ``bin/python``. What the user added (``pip install -e``
-    into its site-packages) stays; what an earlier make wrote is replaced."""
+    into its site-packages) stays; what an earlier make wrote is replaced.
+
+    ``held``: every process started from it holds it (``vsite exec``'s shells, which
+    ``vsite gc`` removes once none does; see :mod:`vsite.tools.shell_gc`)."""
     manifest = index.source
     if not os.path.isabs(manifest):
         raise EnvironmentShellError("an environment needs a manifest file", manifest=manifest)
@@ -102,7 +108,7 @@ def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> s
             import fcntl
 
             fcntl.flock(lock, fcntl.LOCK_EX)  # two makes of one DIR: one after the other
-            return _make_shell(index, target, manifest, base, version, system_site)
+            return _make_shell(index, target, manifest, base, version, system_site, held)
     except OSError as exc:
         raise EnvironmentShellError(
             f"cannot write the environment {target}: {exc.strerror or exc}"
@@ -112,7 +118,13 @@ def make_shell(index: SiteIndex, target: str, *, system_site: bool = False) -> s
 
 
 def _make_shell(
-    index: SiteIndex, target: str, manifest: str, base: str, version: str, system_site: bool
+    index: SiteIndex,
+    target: str,
+    manifest: str,
+    base: str,
+    version: str,
+    system_site: bool,
+    held: bool,
 ) -> str:
     import json
 
@@ -122,7 +134,11 @@ def _make_shell(
     written: list[str] = []
     site_packages = _site_packages(target, version)
     boot = os.path.join(site_packages, BOOT_PTH)
-    _write(boot, _boot_line(manifest, version), 0o644)
+    if held:  # before the boot line that holds it
+        from vsite._farm_lock import LOCK
+
+        os.close(os.open(os.path.join(target, LOCK), os.O_RDONLY | os.O_CREAT, 0o600))
+    _write(boot, _boot_line(manifest, version, held=held), 0o644)
     written.append(boot)
     python = os.path.join(target, "bin", f"python{version}")
     taken = set(os.listdir(os.path.join(target, "bin")))
@@ -158,6 +174,7 @@ def exec_shell(index: SiteIndex, *, system_site: bool = False) -> str:
     import fcntl
     import zlib
 
+    from vsite._farm_lock import hold
     from vsite._paths import state_dir
 
     # Two 32-bit checksums: hashlib (OpenSSL) would cost more than the rest of an exec.
@@ -177,12 +194,15 @@ def exec_shell(index: SiteIndex, *, system_site: bool = False) -> str:
     key = f"{crc:08x}{adler:08x}"
     envs = state_dir("envs")
     target = os.path.join(envs, key)
-    if _made_for(target, index.source):
+    # Held from here to the exec (the descriptor closes there; the command's Pythons
+    # hold it from their own start): vsite gc takes no shell in use or just used.
+    if hold(target) and _made_for(target, index.source):
         return target
     with open(os.path.join(envs, f"{key}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _made_for(target, index.source):
-            make_shell(index, target, system_site=system_site)
+            make_shell(index, target, system_site=system_site, held=True)
+        hold(target)
     return target
 
 
@@ -225,17 +245,19 @@ def launcher(script: Script, python: str) -> str:
 # -- pieces ---------------------------------------------------------------------------
 
 
-def _boot_line(manifest: str, version: str) -> str:
+def _boot_line(manifest: str, version: str, *, held: bool = False) -> str:
     """The ``.pth`` line: put vsite's boot directory first for a moment, boot the site
-    (``_vsite_boot`` takes the directory back off ``sys.path``)."""
+    (``_vsite_boot`` takes the directory back off ``sys.path``); ``held``: and hold the
+    shell for the process's life."""
     from vsite._startup import BOOT_DIR
 
     # site reads a venv's site-packages twice (once as the venv's, once as a site dir of
     # PREFIXES, CPython 3.9-3.13): the second reading finds the site booted.
+    hold = ", True" if held else ""
     return (
         "import sys; 'vsite._startup' in sys.modules or "
         f"sys.path.insert(0, {BOOT_DIR!r}) or "
-        f"__import__('_vsite_boot').boot_shell({manifest!r}, {version!r}, sitedir)\n"
+        f"__import__('_vsite_boot').boot_shell({manifest!r}, {version!r}, sitedir{hold})\n"
     )
 
 
