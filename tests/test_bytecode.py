@@ -182,6 +182,55 @@ def test_an_edited_source_is_recompiled_once(
     assert run_site(manifest, ["top"], cache)["compiled"] == []
 
 
+STAT_PROBE = """\
+import importlib, json, os, posix, sys
+source = sys.argv[1]
+stats = []
+real_stat = posix.stat
+def counting(path, *args, **kwargs):
+    if os.fspath(path) == source:
+        stats.append(path)
+    return real_stat(path, *args, **kwargs)
+posix.stat = os.stat = counting  # the stdlib's loaders call posix.stat, vsite os.stat
+module = importlib.import_module("stamped")
+first = len(stats)
+with open(source, "a") as stream:
+    stream.write("VALUE = 'edited'\\n")
+module = importlib.reload(module)
+print(json.dumps([first, module.VALUE]))
+"""
+
+
+def test_an_import_stats_its_source_as_often_as_the_stdlibs_loader_does(
+    tmp_path: Path,
+) -> None:
+    # The freshness check of a root's timestamp pyc reuses get_code's own stat of the
+    # source; a reload looks again (it sees the edit).
+    root = make_root(tmp_path, "stamped", {"stamped.py": "VALUE = 'shipped'\n"})
+    source = root / "stamped.py"
+    py_compile.compile(str(source), doraise=True)
+    manifest = write_manifest(tmp_path / "m.json", [root])
+    env = bytecode_env(tmp_path / "bytecode")
+    counts = {}
+    for layout, command in (
+        ("vsite", [sys.executable, "-m", "vsite", "run", os.fspath(manifest), "-c"]),
+        ("naive", [sys.executable, "-c"]),
+    ):
+        source.write_text("VALUE = 'shipped'\n", encoding="utf-8")
+        py_compile.compile(str(source), doraise=True)
+        result = subprocess.run(
+            [*command, STAT_PROBE, str(source)],
+            capture_output=True,
+            text=True,
+            env={**env, "PYTHONPATH": os.fspath(root)} if layout == "naive" else env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        counts[layout], value = json.loads(result.stdout)
+        assert value == "edited"
+    assert counts["vsite"] == counts["naive"]
+
+
 def test_processes_writing_one_entry_at_once_leave_one_complete_file(tmp_path: Path) -> None:
     body = "".join(f"def f{n}(x):\n    return x + {n}\n" for n in range(2000)) + "VALUE = 'big'\n"
     root = make_root(tmp_path, "big", {"big.py": body})

@@ -25,6 +25,7 @@ Validation (timestamp, hash, ``--check-hash-based-pycs``), compiling and honouri
 unchanged. Runtime path: stdlib only.
 """
 
+import _imp
 import io
 import os
 import sys
@@ -35,9 +36,10 @@ from vsite._paths import check_private_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import Optional
+    from typing import Any, Optional
 
     from _typeshed import ReadableBuffer
 
@@ -163,20 +165,21 @@ class UserCache:
 
     # -- read and write -----------------------------------------------------------------
 
-    def find(self, source: str, shipped: str) -> "Found":
+    def find(self, source: str, shipped: str, st: "os.stat_result | None" = None) -> "Found":
         """Where ``source``'s bytecode is read from, and its contents if there is some.
 
-        ``shipped`` is the stdlib's place (``cache_from_source``). Bytecode found beside
-        the source but stale for it is passed over, so the cache's fresh copy is used.
+        ``shipped`` is the stdlib's place (``cache_from_source``); ``st`` the source's
+        ``os.stat`` if the caller has it. Bytecode found beside the source but stale for
+        it is passed over, so the cache's fresh copy is used.
         """
         data = self.read_shipped(shipped)
-        if data is not None and is_fresh(data, source):
+        if data is not None and is_fresh(data, source, st):
             return shipped, data
         real = self.real_path(source)
         if real != source:
             beside_real = cache_from_source(real)
             data = self.read_shipped(beside_real)
-            if data is not None and is_fresh(data, real):
+            if data is not None and is_fresh(data, real, st):
                 return beside_real, data
         base = self.base(create=False)
         if base is None:
@@ -255,20 +258,19 @@ def read_bytecode(path: str) -> "bytes | None":
         return None
 
 
-def is_fresh(data: bytes, source: str) -> bool:
+def is_fresh(data: bytes, source: str, st: "os.stat_result | None" = None) -> bool:
     """Whether bytecode found beside ``source`` would pass the stdlib's validation.
 
     Only to choose between the root's copy and the cache's: the stdlib validates again
-    whatever is returned. Costs one stat for a timestamp pyc and nothing for an unchecked
-    hash-based one (what ``vsite install`` writes); a checked one is hashed.
+    whatever is returned. Costs one stat for a timestamp pyc (none when ``st``, the
+    source's, is given) and nothing for an unchecked hash-based one (what ``vsite
+    install`` writes); a checked one is hashed.
     """
     if len(data) < 16 or data[:4] != MAGIC_NUMBER:
         return False
     flags = int.from_bytes(data[4:8], "little")
     if flags & ~0b11:
         return False
-    import _imp
-
     if flags & 0b1:  # hash-based
         mode = _imp.check_hash_based_pycs
         if mode == "never" or (mode == "default" and not flags & 0b10):
@@ -279,10 +281,11 @@ def is_fresh(data: bytes, source: str) -> bool:
         except OSError:
             return False
         return digest == data[8:16]
-    try:
-        st = os.stat(source)
-    except OSError:
-        return False
+    if st is None:
+        try:
+            st = os.stat(source)
+        except OSError:
+            return False
     return (
         int.from_bytes(data[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
         and int.from_bytes(data[12:16], "little") == st.st_size & 0xFFFFFFFF
@@ -298,6 +301,7 @@ class CachingSourceLoader(SourceFileLoader):
 
     _found: "Found | None" = None
     _shipped: "str | None" = None
+    _stat: "os.stat_result | None" = None
 
     def create_module(self, spec: "ModuleSpec") -> "ModuleType | None":
         # The last hook before __cached__ is set from spec.cached: decide (and read) here,
@@ -305,9 +309,21 @@ class CachingSourceLoader(SourceFileLoader):
         # under sys.pycache_prefix, at the syscalls the stdlib spends on reading it.
         shipped = self._bytecode_path()
         if shipped is not None:
-            self._found = found = user_cache.find(self.path, shipped)
+            try:
+                # The stat get_code takes of the source (path_stats), taken once for the
+                # freshness of a timestamp pyc too.
+                st = self._stat = os.stat(self.path)
+            except OSError:
+                st = None
+            self._found = found = user_cache.find(self.path, shipped, st)
             spec.cached = found[0]
         return None
+
+    def path_stats(self, path: str) -> "Mapping[str, Any]":
+        st, self._stat = self._stat, None  # used once: a reload stats again
+        if st is None or path != self.path:
+            return super().path_stats(path)
+        return {"mtime": st.st_mtime, "size": st.st_size}
 
     def get_data(self, path: str) -> bytes:
         if path.endswith(".pyc") and path == self._bytecode_path():
