@@ -216,6 +216,38 @@ def test_only_vsite_itself_comes_from_vsites_environment(
     assert os.path.realpath(BOOT_DIR) not in [os.path.realpath(p) for p in seen["path"] if p]
 
 
+LAUNCH = """\
+import os, sys
+from vsite.tools.launch import exec_environment
+exec_environment(sys.argv[1], dict(os.environ))
+print("vsite.activation" in sys.modules)
+"""
+
+
+def test_a_launch_builds_a_missing_farm_and_loads_no_activation_when_it_is_there(
+    site_manifest: Path, tmp_path: Path
+) -> None:
+    # The first child of vsite exec finds its farm made (no cold build in the program's
+    # process); once made, exec only looks for it, leaving the check to the child.
+    from vsite._farm_lock import MARKER
+
+    state = tmp_path / "state"
+    env = child_env(VSITE_DIR=os.fspath(state))
+
+    def launch() -> tuple[bool, int]:
+        probe = [sys.executable, "-c", LAUNCH, os.fspath(site_manifest)]
+        result = subprocess.run(probe, capture_output=True, text=True, env=env, check=False)
+        assert result.returncode == 0, result.stderr
+        farms = [f for f in (state / "farms").iterdir() if (f / MARKER).is_file()]
+        return json.loads(result.stdout.lower()), len(farms)
+
+    assert launch() == (True, 1)  # built before the command: the activation was loaded
+    assert launch() == (False, 1)
+    for farm in (state / "farms").iterdir():
+        shutil.rmtree(farm)
+    assert launch() == (True, 1)
+
+
 @pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="vsite is not installed in a venv")
 def test_child_interpreters_own_site_stays_visible(site_manifest: Path) -> None:
     # The child is whatever COMMAND names: run on vsite's own venv interpreter, that

@@ -31,6 +31,7 @@ __all__ = [
     "open_shared",
     "release",
     "resolves",
+    "saved_farm_key",
     "take_over",
 ]
 
@@ -126,6 +127,15 @@ def _flock(fd: int, *, shared: bool, wait: bool) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def saved_farm_key(saved: object) -> "str | None":
+    """The key (the directory name) of the symlink farm a saved plan describes, the
+    index's ``plans["symlink"]``; None when it does not have a saved plan's shape."""
+    if type(saved) is not tuple or len(saved) != 6:
+        return None
+    key = saved[5]
+    return key if type(key) is str else None
 
 
 def hold_intact(

@@ -449,12 +449,14 @@ class _HeldFarm:
 def _held_intact(base: str, saved: "tuple[object, ...]") -> "_HeldFarm | None":
     """The symlink farm of the saved plan ``saved`` (the index's), held, if it is there
     and intact: the warm start, which loads nothing of the farm's builder."""
-    if type(saved) is not tuple or len(saved) != 6:
+    from vsite._farm_lock import hold_intact, saved_farm_key
+
+    key = saved_farm_key(saved)
+    if key is None:
         return None
-    staged, _mode, _dirs, file_links, dir_links, key = saved
-    if type(key) is not str or type(staged) is not tuple:
+    staged, _mode, _dirs, file_links, dir_links, _key = saved
+    if type(staged) is not tuple:
         return None
-    from vsite._farm_lock import hold_intact
 
     path = os.path.join(base, key)
     if not hold_intact(path, key, file_links, dir_links):  # type: ignore[arg-type]
