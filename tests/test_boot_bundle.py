@@ -116,13 +116,13 @@ def test_the_bundled_code_is_what_runs(package: Path, manifest: Path) -> None:
     path = bundle_of(package)
     data = path.read_bytes()
     head = data[:16]
-    assert head.endswith(b"vsite-boot-1")
+    assert head.endswith(b"vsite-boot-2")
     entries = list(marshal.loads(data[16:]))
-    name, relative, mtime_ns, size, _ = entries[0]
+    name, relative, mtime_ns, size, cached, _ = entries[0]
     assert name == "vsite"
     source = (package / relative).read_text(encoding="utf-8") + "\nBUNDLE_MARK = 1\n"
     code = compile(source, os.fspath(package / relative), "exec")
-    entries[0] = (name, relative, mtime_ns, size, code)
+    entries[0] = (name, relative, mtime_ns, size, cached, code)
     path.write_bytes(head + marshal.dumps(tuple(entries)))
     assert boot(package, manifest)["marked"] == 1
 

@@ -65,7 +65,7 @@ BUNDLED = (
     "vsite.activation",
     "vsite._startup",
 )
-_BUNDLE_TAG = b"vsite-boot-1"
+_BUNDLE_TAG = b"vsite-boot-2"  # 2: each module's __cached__ recorded
 
 
 def boot_from_environment() -> None:
@@ -241,9 +241,10 @@ def bundle_path(package: str) -> "str | None":
     return os.path.join(package, "__pycache__", f"_boot.{tag}{suffix}.bundle")
 
 
-def read_bundle(path: str, package: str) -> "dict[str, tuple[str, CodeType]] | None":
-    """Module name -> (its source, its code) from the bundle at ``path``; None if there
-    is none, it was written by another interpreter, it is damaged, or a source changed."""
+def read_bundle(path: str, package: str) -> "dict[str, tuple[str, str, CodeType]] | None":
+    """Module name -> (its source, its bytecode's path, its code) from the bundle at
+    ``path``; None if there is none, it was written by another interpreter, it is
+    damaged, or a source changed."""
     try:
         # open_code, as the stdlib's loaders open code: audit hooks see the same open.
         with io.open_code(path) as stream:
@@ -253,18 +254,23 @@ def read_bundle(path: str, package: str) -> "dict[str, tuple[str, CodeType]] | N
     head = _magic() + _BUNDLE_TAG
     if data[: len(head)] != head:
         return None
-    codes: dict[str, tuple[str, CodeType]] = {}
+    codes: dict[str, tuple[str, str, CodeType]] = {}
     code_type = type(read_bundle.__code__)
     try:
         entries = marshal.loads(memoryview(data)[len(head) :])
-        for name, relative, mtime_ns, size, code in entries:
-            if name not in BUNDLED or type(code) is not code_type or os.path.isabs(relative):
+        for name, relative, mtime_ns, size, cached, code in entries:
+            if (
+                name not in BUNDLED
+                or type(code) is not code_type
+                or os.path.isabs(relative)
+                or os.path.isabs(cached)
+            ):
                 return None
             source = os.path.join(package, relative)
             st = os.stat(source)
             if st.st_mtime_ns != mtime_ns or st.st_size != size:
                 return None  # vsite was edited or upgraded: import it as usual
-            codes[name] = (source, code)
+            codes[name] = (source, os.path.join(package, cached), code)
     except (EOFError, OSError, TypeError, ValueError):  # damaged, or a source is gone
         return None
     return codes
@@ -286,18 +292,28 @@ def write_bundle(path: str, package: str) -> None:
         for name in BUNDLED:
             spec = getattr(sys.modules.get(name), "__spec__", None)
             source = getattr(spec, "origin", None)
-            if not isinstance(source, str) or not source.startswith(prefix):
+            # The path a plain import gives __cached__ (this interpreter's tag and -O
+            # level, which the bundle's own name carries; no pycache_prefix).
+            cached = getattr(spec, "cached", None)
+            if not (
+                isinstance(source, str)
+                and source.startswith(prefix)
+                and isinstance(cached, str)
+                and cached.startswith(prefix)
+            ):
                 return  # not imported by this start, or from elsewhere: no bundle
             st = os.stat(source)  # before the code: a later edit makes the entry stale
             code = SourceFileLoader(name, source).get_code(name)
             relative = source[len(prefix) :]
-            entries.append((name, relative, st.st_mtime_ns, st.st_size, code))
+            entries.append(
+                (name, relative, st.st_mtime_ns, st.st_size, cached[len(prefix) :], code)
+            )
         write_atomic(path, _magic() + _BUNDLE_TAG + marshal.dumps(tuple(entries)), 0o666)
     except Exception:  # a full disk, a source that does not compile, ...
         pass  # write_atomic left no temporary behind
 
 
-def _finder(codes: "dict[str, tuple[str, CodeType]]") -> "_BundleFinder":
+def _finder(codes: "dict[str, tuple[str, str, CodeType]]") -> "_BundleFinder":
     """A meta path finder for the bundle's modules (each found once, at its location)."""
     spec_type, loader_type = _machinery()
 
@@ -335,15 +351,17 @@ def _finder(codes: "dict[str, tuple[str, CodeType]]") -> "_BundleFinder":
             entry = codes.pop(name, None)
             if entry is None:
                 return None
-            source, code = entry
+            source, cached, code = entry
             is_package = os.path.basename(source) == "__init__.py"
-            # ``cached`` is left to the spec: the .pyc path a plain import would give.
             spec = spec_type(
                 name, BundledLoader(name, source, code), origin=source, is_package=is_package
             )
             if is_package:
                 spec.submodule_search_locations = [os.path.dirname(source)]
             spec.has_location = True
+            # The .pyc path a plain import gives (recorded: cache_from_source costs more
+            # than the rest of finding the module).
+            spec.cached = cached
             self.served.append(name)
             return spec
 
