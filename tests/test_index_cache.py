@@ -68,6 +68,21 @@ def test_a_cache_entry_is_private_to_the_user(site: Path) -> None:
     assert os.stat(os.path.dirname(cache_file)).st_mode & 0o077 == 0
 
 
+def test_a_change_to_any_of_many_roots_rebuilds_it(tmp_path: Path, builds: Builds) -> None:
+    # Roots are verified a chunk at a time: a change past the first chunk counts too.
+    names = [f"r{i:03d}" for i in range(260)]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.py").write_text("", encoding="utf-8")
+    site = write_manifest(tmp_path / "manifest.json", names)
+    load(site)
+    load(site)
+    assert builds.count == 1
+    (tmp_path / names[-3] / "extra.py").write_text("", encoding="utf-8")
+    assert "extra.py" in load(site).entries
+    assert builds.count == 2
+
+
 def test_a_root_dated_before_1970_stays_fresh(site: Path, builds: Builds) -> None:
     # A negative mtime (a build tool's zeroed or pre-epoch date) is recorded as its
     # two's complement: the verification must read it back equal, not rebuild each time.
