@@ -88,7 +88,7 @@ def _farm_made(index: SiteIndex) -> bool:
     """Whether the farm of the index's saved plan is there (its marker holds its key):
     then the child checks and holds it, and this launch loads none of the activation
     (~1 ms of every exec). Anything else is left to :func:`warm_farm`."""
-    from vsite._farm_lock import MARKER, saved_farm_key
+    from vsite._farm_lock import links_intact, resolves, saved_farm_key
 
     key = saved_farm_key(index.plans.get("symlink"))
     if key is None or os.environ.get("VSITE_LINK_MODE"):
@@ -96,10 +96,10 @@ def _farm_made(index: SiteIndex) -> bool:
     from vsite._paths import state_dir
 
     try:
-        with open(os.path.join(state_dir("farms"), key, MARKER), encoding="utf-8") as stream:
-            return stream.read().strip() == key
-    except OSError:  # no farm, or no safe directory for one (warm_farm's case too)
+        farm = os.path.join(state_dir("farms"), key)
+    except OSError:  # no safe directory for one: warm_farm's case
         return False
+    return links_intact(farm, key, (), (), resolves)  # the marker only
 
 
 def isolating_option(command: list[str]) -> str | None:
