@@ -217,14 +217,14 @@ def test_only_vsite_itself_comes_from_vsites_environment(
 
 
 LAUNCH = """\
-import os, sys
+import json, os, sys
 from vsite.tools.launch import exec_environment
 exec_environment(sys.argv[1], dict(os.environ))
-print("vsite.activation" in sys.modules)
+print(json.dumps(["vsite.activation" in sys.modules, "vsite.errors" in sys.modules]))
 """
 
 
-def test_a_launch_builds_a_missing_farm_and_loads_no_activation_when_it_is_there(
+def test_a_launch_builds_a_missing_farm_and_loads_no_activation_or_errors_when_it_is_there(
     site_manifest: Path, tmp_path: Path
 ) -> None:
     # The first child of vsite exec finds its farm made (no cold build in the program's
@@ -234,18 +234,19 @@ def test_a_launch_builds_a_missing_farm_and_loads_no_activation_when_it_is_there
     state = tmp_path / "state"
     env = child_env(VSITE_DIR=os.fspath(state))
 
-    def launch() -> tuple[bool, int]:
+    def launch() -> tuple[bool, bool, int]:
         probe = [sys.executable, "-c", LAUNCH, os.fspath(site_manifest)]
         result = subprocess.run(probe, capture_output=True, text=True, env=env, check=False)
         assert result.returncode == 0, result.stderr
+        activation, errors = json.loads(result.stdout)
         farms = [f for f in (state / "farms").iterdir() if (f / MARKER).is_file()]
-        return json.loads(result.stdout.lower()), len(farms)
+        return activation, errors, len(farms)
 
-    assert launch() == (True, 1)  # built before the command: the activation was loaded
-    assert launch() == (False, 1)
+    assert launch()[::2] == (True, 1)  # built before the command: the activation loaded
+    assert launch() == (False, False, 1)  # nothing raised, nothing to load errors for
     for farm in (state / "farms").iterdir():
         shutil.rmtree(farm)
-    assert launch() == (True, 1)
+    assert launch()[::2] == (True, 1)
 
 
 @pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="vsite is not installed in a venv")

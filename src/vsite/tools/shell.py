@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 import sys
 
-from vsite.errors import EnvironmentShellError
 from vsite.tools.scripts import Script, console_scripts, interpreter, venv_config
 
 TYPE_CHECKING = False
@@ -96,6 +95,8 @@ def make_shell(
 
     ``held``: every process started from it holds it (``vsite exec``'s shells, which
     ``vsite gc`` removes once none does; see :mod:`vsite.tools.shell_gc`)."""
+    from vsite.errors import EnvironmentShellError  # not on exec's path: only a make's
+
     manifest = index.source
     if not os.path.isabs(manifest):
         raise EnvironmentShellError("an environment needs a manifest file", manifest=manifest)
