@@ -8,7 +8,7 @@ import time
 
 from vsite._farm_lock import LOCK, lock_exclusive
 
-__all__ = ["collect", "collect_garbage"]
+__all__ = ["collect", "collect_garbage", "listing"]
 
 #: Seconds a farm directory without a lock file is left alone: a build creates its lock
 #: file right after its directory, so such a directory is a build just begun (or an
@@ -25,14 +25,7 @@ def collect_garbage(base: str | None = None, *, older_than: float = 0.0) -> list
     use it sees it gone and builds a new one. Leftovers of interrupted builds and
     removals go too, once no process holds them.
     """
-    if base is None:
-        from vsite._paths import state_dir
-
-        base = state_dir("farms")
-    try:
-        names = sorted(os.listdir(base))
-    except FileNotFoundError:
-        return []
+    base, names = listing(base, "farms")
     now = time.time()
     removed = []
     for name in names:
@@ -44,6 +37,19 @@ def collect_garbage(base: str | None = None, *, older_than: float = 0.0) -> list
         if collect(path, max(older_than, floor), now):
             removed.append(path)
     return removed
+
+
+def listing(base: str | None, kind: str) -> tuple[str, list[str]]:
+    """``base`` (default: the per-user state directory ``kind``) and its entries, sorted;
+    none when it does not exist."""
+    if base is None:
+        from vsite._paths import state_dir
+
+        base = state_dir(kind)
+    try:
+        return base, sorted(os.listdir(base))
+    except FileNotFoundError:
+        return base, []
 
 
 def collect(path: str, older_than: float = 0.0, now: float | None = None) -> bool:

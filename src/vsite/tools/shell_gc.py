@@ -24,6 +24,7 @@ import shutil
 import time
 
 from vsite._farm_lock import LOCK, lock_exclusive
+from vsite.native.gc import listing
 
 __all__ = ["GRACE", "LOCKLESS_AGE", "collect_shells"]
 
@@ -39,14 +40,7 @@ def collect_shells(base: str | None = None, *, older_than: float = 0.0) -> list[
     """Remove the exec shells under ``base`` (default: ``STATE/envs``) that no process
     holds and that were last used at least ``max(older_than, GRACE)`` seconds ago, with
     their creation locks and leftovers of interrupted removals; return what went."""
-    if base is None:
-        from vsite._paths import state_dir
-
-        base = state_dir("envs")
-    try:
-        names = sorted(os.listdir(base))
-    except FileNotFoundError:
-        return []
+    base, names = listing(base, "envs")
     now = time.time()
     removed = []
     for name in names:
