@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Optional  # local annotations: never evaluated
 
-    from vsite.finder.after_import import AfterImport
     from vsite.finder.union import UnionDir
     from vsite.index import SiteIndex
     from vsite.manifest import Manifest
@@ -48,7 +47,7 @@ class Handle:
         self._added_path: list[str] = []
         self._added_meta: list[object] = []
         self._added_hooks: list[Callable[[str], object]] = []
-        self._after_import: Optional[AfterImport] = None
+        self._watching = False  # sysconfig's install schemes may have been registered
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
@@ -150,8 +149,8 @@ class Handle:
 
     def _watch_imports(self) -> None:
         """Adapt sysconfig and pip when (if ever) the program imports them."""
-        from vsite.finder.after_import import AfterImport
-
+        watch = self.meta_finder
+        assert watch is not None  # installed just before
         roots, source = self.index.roots, self.index.source
         # pip's pkg_resources backend (before 3.11) locates the site's distributions at
         # its sys.path entry (the farm): guarded like the roots.
@@ -167,7 +166,7 @@ class Handle:
 
             guard(module, guarded, source)
 
-        watch = self._after_import = AfterImport()
+        self._watching = True
         watch.call_after("sysconfig", schemes)
         if sys.prefix == sys.base_prefix:
             # In a venv (an environment shell included) pip's own rule already leaves
@@ -212,9 +211,10 @@ class Handle:
         self._site_original = original
 
     def _uninstall(self) -> None:
-        if self._after_import is not None:
-            self._after_import.uninstall()
-            self._after_import = None
+        if self._watching:
+            self._watching = False
+            if self.meta_finder is not None:
+                self.meta_finder.waiting.clear()
             from vsite.finder.install_schemes import unregister_schemes
 
             unregister_schemes()

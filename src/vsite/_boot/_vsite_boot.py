@@ -11,7 +11,7 @@ Either way the ``vsite`` package is loaded by location (nothing else of vsite's
 installation environment becomes importable) and this module and its directory are
 taken back off ``sys.modules`` and ``sys.path``. Stdlib only, like all of the runtime.
 
-**The boot bundle.** A warm start loads the same eleven modules of vsite every time
+**The boot bundle.** A warm start loads the same ten modules of vsite every time
 (:data:`BUNDLED`). Imported one by one, each costs a spec search of the package's
 directory, a stat of its source and an open and read of its bytecode: ~0.1 ms apiece on
 the 2-core VMs, about as much as the code itself. So their code objects are also kept
@@ -61,7 +61,6 @@ BUNDLED = (
     "vsite.finder",
     "vsite.finder.meta_finder",
     "vsite.finder.path_hook",
-    "vsite.finder.after_import",
     "vsite.activation",
     "vsite._startup",
 )

@@ -3,11 +3,13 @@
 vsite adapts two modules it never imports itself: ``sysconfig`` (the roots as install
 locations, :mod:`vsite.finder.install_schemes`) and pip's uninstaller (never the
 site's files, :mod:`vsite.finder.pip_guard`). Importing them at start-up to patch them
-would cost every process; instead :class:`AfterImport` sits first on ``sys.meta_path``
-until they are imported: it finds the module's spec with the finders after it, wraps
-the loader so the callback runs once the module is executed, puts the module's own
-loader back, and steps aside when nothing is left to watch. Its per-import cost is one
-dict lookup. Runtime path: stdlib only.
+would cost every process; instead the site's metadata finder, which is on
+``sys.meta_path`` ahead of PathFinder anyway, keeps the names waiting
+(:meth:`vsite.finder.meta_finder.DistributionFinder.call_after`: one dict lookup per
+import) and, when one is imported, hands it to :func:`spec_then_call` here: the
+module's spec from the finders after it, its loader wrapped so the callback runs once
+the module is executed, the module's own loader put back then. This module is loaded
+only at that moment, not at start-up. Runtime path: stdlib only.
 """
 
 import sys
@@ -17,60 +19,34 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import (
-        Any,
-        Optional,  # local annotations: never evaluated
-    )
+    from typing import Any, Optional  # local annotations: never evaluated
 
     Callback = Callable[[ModuleType], None]
 
-__all__ = ["AfterImport"]
+__all__ = ["spec_then_call"]
 
 
-class AfterImport:
-    """First on ``sys.meta_path`` while some module name has a callback waiting."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[str, Callback] = {}
-
-    def __repr__(self) -> str:
-        return f"vsite.AfterImport({sorted(self.waiting)})"
-
-    def call_after(self, name: str, callback: "Callback") -> None:
-        """``callback(module)`` now if ``name`` is imported, else once it is."""
-        module = sys.modules.get(name)
-        if module is not None:
-            callback(module)
-            return
-        self.waiting[name] = callback
-        if self not in sys.meta_path:
-            sys.meta_path.insert(0, self)
-
-    def uninstall(self) -> None:
-        self.waiting.clear()
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-
-    def find_spec(
-        self, name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
-    ) -> "ModuleSpec | None":
-        callback = self.waiting.pop(name, None)
-        if callback is None:
-            return None
-        if not self.waiting and self in sys.meta_path:
-            sys.meta_path.remove(self)
-        for finder in sys.meta_path:
-            if finder is self:
-                continue
-            find_spec = getattr(finder, "find_spec", None)
-            spec: Optional[ModuleSpec] = (
-                None if find_spec is None else find_spec(name, path, target)
-            )
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _ThenCall(spec.loader, callback)  # type: ignore[assignment]
-                return spec
-        return None
+def spec_then_call(
+    owner: object,
+    name: str,
+    path: "Sequence[str] | None",
+    target: "ModuleType | None",
+    callback: "Callback",
+) -> "ModuleSpec | None":
+    """The spec of ``name`` from the meta-path finders after ``owner``, its loader set to
+    call ``callback(module)`` once the module has run; None when they find nothing."""
+    later = False
+    for finder in list(sys.meta_path):
+        if not later:
+            later = finder is owner
+            continue
+        find_spec = getattr(finder, "find_spec", None)
+        spec: Optional[ModuleSpec] = None if find_spec is None else find_spec(name, path, target)
+        if spec is not None:
+            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _ThenCall(spec.loader, callback)  # type: ignore[assignment]
+            return spec
+    return None
 
 
 class _ThenCall:

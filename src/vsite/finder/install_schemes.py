@@ -13,7 +13,7 @@ gets one too: its finder's frames are not the user's code either.
 
 ``sysconfig`` is not imported for this (it costs ~0.7 ms, and most programs never
 import it): activation registers the schemes when it is first imported
-(:mod:`vsite.finder.after_import`). Runtime path: stdlib only.
+(:mod:`vsite.finder.after_import`, from the metadata finder). Runtime path: stdlib only.
 """
 
 from __future__ import annotations

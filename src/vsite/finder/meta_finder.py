@@ -1,6 +1,8 @@
 """The meta-path finder that serves the virtual site's distribution metadata.
 
-It finds no modules (the path-entry hook does, in sys.path order). Where the site's
+It finds no modules (the path-entry hook does, in sys.path order); it watches for the
+few that vsite adapts once the program imports them (pkg_resources, sysconfig, pip's
+uninstaller: :meth:`DistributionFinder.call_after`). Where the site's
 entry is its farm, whose view holds every ``*.dist-info`` of the site, importlib.metadata
 and the importlib_metadata backport read them from there with their own path scan, as
 from a flat directory, and this finder answers nothing. Without a view (no safe
@@ -13,7 +15,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
@@ -26,7 +28,7 @@ _PKG_RESOURCES = frozenset({"pkg_resources", "pip._vendor.pkg_resources"})
 class DistributionFinder:
     """``find_distributions`` over the site's dist-info directories."""
 
-    __slots__ = ("_shadowed", "by_name", "overlay", "roots", "site_path", "viewed")
+    __slots__ = ("_shadowed", "by_name", "overlay", "roots", "site_path", "viewed", "waiting")
 
     def __init__(
         self,
@@ -49,6 +51,8 @@ class DistributionFinder:
         # the names it holds are hidden (pip upgraded them there, as in a venv).
         self.overlay = overlay
         self._shadowed: tuple[int, frozenset[str]] = (-1, frozenset())
+        # Module name -> what to call once it is imported (see call_after).
+        self.waiting: dict[str, Callable[[ModuleType], None]] = {}
 
     def __repr__(self) -> str:
         return f"vsite.DistributionFinder({self.site_path!r})"
@@ -70,7 +74,21 @@ class DistributionFinder:
             from vsite.finder import pkg_resources_support
 
             return pkg_resources_support.find_spec(self, path, target, fullname)
+        if fullname in self.waiting:
+            from vsite.finder.after_import import spec_then_call
+
+            callback = self.waiting.pop(fullname)
+            return spec_then_call(self, fullname, path, target, callback)
         return None  # Modules come through the path hook, so sys.path order holds.
+
+    def call_after(self, name: str, callback: "Callable[[ModuleType], None]") -> None:
+        """``callback(module)`` now if module ``name`` is imported, else right after it
+        is (:mod:`vsite.finder.after_import`), while this finder is on sys.meta_path."""
+        module = sys.modules.get(name)
+        if module is not None:
+            callback(module)
+        else:
+            self.waiting[name] = callback
 
     def invalidate_caches(self) -> None:
         pass

@@ -10,8 +10,8 @@ so pip's ``uninstall``, ``install --upgrade`` and ``--force-reinstall`` would de
 root's files. This guard gives those distributions pip's own treatment of one outside
 the environment: pip's ``UninstallPathSet.from_dist`` returns an empty set for them,
 with one line naming vsite and what to do instead. It is attached when pip's
-uninstaller is first imported (:mod:`vsite.finder.after_import`); vsite never imports
-pip. Runtime path: stdlib only.
+uninstaller is first imported (:mod:`vsite.finder.after_import`, from the metadata
+finder); vsite never imports pip. Runtime path: stdlib only.
 """
 
 from __future__ import annotations
