@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     Callback = Callable[[ModuleType], None]
 
-__all__ = ["spec_then_call"]
+__all__ = ["later_spec", "spec_then_call"]
 
 
 def spec_then_call(
@@ -35,6 +35,16 @@ def spec_then_call(
 ) -> "ModuleSpec | None":
     """The spec of ``name`` from the meta-path finders after ``owner``, its loader set to
     call ``callback(module)`` once the module has run; None when they find nothing."""
+    spec = later_spec(owner, name, path, target)
+    if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+        spec.loader = _ThenCall(spec.loader, callback)  # type: ignore[assignment]
+    return spec
+
+
+def later_spec(
+    owner: object, name: str, path: "Sequence[str] | None", target: "ModuleType | None"
+) -> "ModuleSpec | None":
+    """The spec the meta-path finders after ``owner`` give ``name`` (None: none does)."""
     later = False
     for finder in list(sys.meta_path):
         if not later:
@@ -43,8 +53,6 @@ def spec_then_call(
         find_spec = getattr(finder, "find_spec", None)
         spec: Optional[ModuleSpec] = None if find_spec is None else find_spec(name, path, target)
         if spec is not None:
-            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _ThenCall(spec.loader, callback)  # type: ignore[assignment]
             return spec
     return None
 

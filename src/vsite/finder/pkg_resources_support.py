@@ -57,12 +57,14 @@ def find_spec(
     :func:`attach` once the module has run; None when they find nothing."""
     import _thread
 
+    from vsite.finder.after_import import later_spec
+
     me = _thread.get_ident()
     if me in _searching:
         return None
     _searching.add(me)
     try:
-        spec = _later_spec(owner, path, target, name)
+        spec = later_spec(owner, name, path, target)
     finally:
         _searching.discard(me)
     loader = getattr(spec, "loader", None) if spec is not None else None
@@ -70,25 +72,6 @@ def find_spec(
         return spec
     spec.loader = _AttachingLoader(loader, owner)  # type: ignore[assignment]
     return spec
-
-
-def _later_spec(
-    owner: DistributionFinder,
-    path: Sequence[str] | None,
-    target: ModuleType | None,
-    name: str,
-) -> ModuleSpec | None:
-    later = False
-    for finder in list(sys.meta_path):
-        if not later:
-            later = finder is owner
-            continue
-        find = getattr(finder, "find_spec", None)
-        if find is not None:
-            spec: ModuleSpec | None = find(name, path, target)
-            if spec is not None:
-                return spec
-    return None
 
 
 class _AttachingLoader:
