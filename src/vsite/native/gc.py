@@ -52,8 +52,12 @@ def listing(base: str | None, kind: str) -> tuple[str, list[str]]:
         return base, []
 
 
-def collect(path: str, older_than: float = 0.0, now: float | None = None) -> bool:
-    """Remove the farm at ``path`` if no process holds it and it is old enough."""
+def collect(
+    path: str, older_than: float = 0.0, now: float | None = None, *, without_lock: float = GRACE
+) -> bool:
+    """Remove the farm at ``path`` if no process holds it and it is old enough (one
+    without a lock file: made at least ``without_lock`` seconds ago). ``vsite exec``'s
+    environments are held and collected the same way (:mod:`vsite.tools.shell_gc`)."""
     now = time.time() if now is None else now
     try:
         st = os.lstat(path)
@@ -67,7 +71,7 @@ def collect(path: str, older_than: float = 0.0, now: float | None = None) -> boo
         fd = os.open(os.path.join(path, LOCK), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         fd = -1
-        if now - st.st_mtime < max(older_than, GRACE):
+        if now - st.st_mtime < max(older_than, without_lock):
             return False
     except OSError:
         return False

@@ -23,8 +23,8 @@ import os
 import shutil
 import time
 
-from vsite._farm_lock import LOCK, lock_exclusive
-from vsite.native.gc import listing
+from vsite._farm_lock import lock_exclusive
+from vsite.native.gc import collect, listing
 
 __all__ = ["GRACE", "LOCKLESS_AGE", "collect_shells"]
 
@@ -53,43 +53,26 @@ def collect_shells(base: str | None = None, *, older_than: float = 0.0) -> list[
 
 
 def _collect(path: str, older_than: float, now: float) -> bool:
-    """Remove the shell at ``path`` if nothing holds it or is making it, and it is old."""
-    if os.path.islink(path) or not os.path.isdir(path):
-        return False
+    """Remove the shell at ``path`` as a farm is removed (:func:`vsite.native.gc.collect`:
+    no process holds it, it is old enough, renamed aside while locked), and only while
+    no exec is making it: under its creation lock, which then goes too."""
     creation = f"{path}.lock"  # exec_shell holds it while it makes the shell
     try:
         making = os.open(creation, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         return False
-    held = -1
     try:
-        if not lock_exclusive(making):
+        if not lock_exclusive(making) or not collect(
+            path, older_than, now, without_lock=LOCKLESS_AGE
+        ):
             return False
-        try:
-            held = os.open(os.path.join(path, LOCK), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:  # an older vsite's shell: nothing can hold it
-            if now - os.stat(path).st_mtime < max(older_than, LOCKLESS_AGE):
-                return False
-        else:
-            # Exclusive until the rename: a process holding it, or about to (blocked
-            # in its shared lock, it then finds the file moved), keeps it.
-            if not lock_exclusive(held) or now - os.fstat(held).st_mtime < older_than:
-                return False
-        aside = os.path.join(os.path.dirname(path), f".gc-{os.path.basename(path)}-{os.getpid()}")
-        os.rename(path, aside)
-    except OSError:
-        return False
-    else:
         # Unlinked while locked: an exec waiting on it then finds no shell and makes one
         # (two such makes of one directory take turns on the shell's own lock).
         with contextlib.suppress(OSError):
             os.unlink(creation)
+        return True
     finally:
-        if held >= 0:
-            os.close(held)
         os.close(making)
-    shutil.rmtree(aside, ignore_errors=True)
-    return True
 
 
 def _is_key(name: str) -> bool:
