@@ -9,11 +9,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
 from tests.builders import make_root, write_manifest, write_tree
-from vsite import _paths
+from vsite import _farm_lock, _paths
 from vsite._farm_lock import hold
 from vsite.errors import FarmError
 from vsite.index import build_index
@@ -239,6 +240,29 @@ def test_second_process_reuses_the_farm_of_the_first(tmp_path: Path) -> None:
     assert outputs[0][2].startswith(str(tmp_path / "state" / "farms") + os.sep)
 
 
+@pytest.mark.parametrize("immutable", [False, True])
+def test_a_start_follows_the_farm_links_of_verified_roots_only(
+    tmp_path: Path, immutable: bool
+) -> None:
+    """A shared object removed deep inside a root leaves the index fresh (its top level
+    did not change); the farm's link to it is followed at start for a verified root
+    (the farm is made again), not for an immutable one, which promises no change."""
+    roots = two_roots(tmp_path / "roots")
+    manifest = write_manifest(tmp_path / "m.json", roots, immutable=immutable)
+    probe = f"import vsite; print(vsite.activate({str(manifest)!r}).farm.created)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSITE_", "PYTHONPATH"))}
+    env["VSITE_DIR"] = str(tmp_path / "state")
+
+    def created() -> str:
+        run = [sys.executable, "-c", probe]
+        return subprocess.run(run, capture_output=True, text=True, env=env, check=True).stdout
+
+    assert created() == "True\n"
+    assert created() == "False\n"
+    os.unlink(os.path.join(roots[2], "ns", "cu", "lib", "libb.so.13"))
+    assert created() == ("False\n" if immutable else "True\n")
+
+
 def test_farm_with_a_dangling_link_is_rebuilt(tmp_path: Path) -> None:
     roots = two_roots(tmp_path / "roots")
     base = farms_dir(tmp_path)
@@ -264,6 +288,96 @@ def test_farm_missing_a_link_or_dir_link_is_rebuilt(tmp_path: Path) -> None:
         assert os.path.lexists(os.path.join(farm.path, rel))
 
 
+def warm_farm(tmp_path: Path) -> tuple[list[str], Farm]:
+    """A built farm whose native part has many links (a CUDA-like lib directory) and a
+    shared object staged alone at the top."""
+    roots = two_roots(tmp_path / "roots")
+    write_tree(Path(roots[0]) / "tpkg" / "lib", {f"libextra{n}.so": SO for n in range(40)})
+    top = write_tree(tmp_path / "roots" / "top", {"mod.cpython-311-x86_64-linux-gnu.so": SO})
+    roots.append(str(top))
+    staged = ["tpkg", "ns", "mod.cpython-311-x86_64-linux-gnu.so"]
+    return roots, ensure_farm(plan_farm(roots, staged, "symlink"), farms_dir(tmp_path), hold=False)
+
+
+def warm_check(farm: Farm, changing: list[str] | None) -> bool:
+    """The warm start's check of ``farm`` (as activation runs it from the saved plan)."""
+    plan = farm.plan
+    held = _farm_lock.hold_intact(
+        farm.path, plan.key(), (plan.dirs, plan.file_links, plan.dir_links), changing
+    )
+    _farm_lock.release(farm.path)
+    return held
+
+
+def stats_of(monkeypatch: pytest.MonkeyPatch, check: Callable[[], bool]) -> tuple[bool, int]:
+    """``check()``'s result and how many stat/lstat calls it made."""
+    calls = []
+
+    def counted(real: Callable[..., os.stat_result]) -> Callable[..., os.stat_result]:
+        def call(*args: Any, **kwargs: Any) -> os.stat_result:
+            calls.append(args)
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("stat", "lstat"):
+        monkeypatch.setattr(os, name, counted(getattr(os, name)))
+    try:
+        return check(), len(calls)
+    finally:
+        monkeypatch.undo()
+
+
+def test_warm_check_of_immutable_roots_stats_directories_not_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roots, farm = warm_farm(tmp_path)
+    plan = farm.plan
+    assert len(plan.file_links) > 40
+    held, calls = stats_of(monkeypatch, lambda: warm_check(farm, []))
+    # The directories, the one link at the top, the lock file: not a stat per link.
+    assert held
+    assert calls <= len(plan.dirs) + 3 < len(plan.file_links)
+    held, calls = stats_of(monkeypatch, lambda: warm_check(farm, roots))  # all verified
+    assert held
+    assert calls >= len(plan.file_links) + len(plan.dir_links)
+
+
+@pytest.mark.parametrize(
+    "rel", ["tpkg/lib/libextra7.so", "ns/cu/lib/libb.so.13", "mod.cpython-311-x86_64-linux-gnu.so"]
+)
+def test_warm_check_notices_a_link_gone_from_a_farm_of_immutable_roots(
+    tmp_path: Path, rel: str
+) -> None:
+    _, farm = warm_farm(tmp_path)
+    os.unlink(os.path.join(farm.path, rel))
+    assert not warm_check(farm, [])
+
+
+def test_a_file_written_into_a_farm_directory_keeps_it_and_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package writing beside its modules (a JIT's cache) moves a directory's mtime:
+    the links are then checked one by one, found whole, and the new mtime recorded."""
+    _, farm = warm_farm(tmp_path)
+    write_tree(Path(farm.path) / "tpkg", {"__pycache__": {"jit.nbi": b"x"}})
+    held, slow = stats_of(monkeypatch, lambda: warm_check(farm, []))
+    assert held
+    assert slow > len(farm.plan.file_links)
+    held, fast = stats_of(monkeypatch, lambda: warm_check(farm, []))
+    assert held
+    assert fast <= len(farm.plan.dirs) + 3
+
+
+def test_warm_check_follows_the_links_into_verified_roots_only(tmp_path: Path) -> None:
+    roots, farm = warm_farm(tmp_path)
+    os.unlink(os.path.join(roots[2], "ns", "cu", "lib", "libb.so.13"))  # behind vsite's back
+    assert not warm_check(farm, [roots[2]])
+    assert not warm_check(farm, None)  # not known which roots change: every link
+    # An immutable root promises this never happens: its links are not followed.
+    assert warm_check(farm, [roots[0], roots[1]])
+
+
 @pytest.mark.parametrize("marker", ["0" * 32 + "\n", "", None])
 def test_farm_with_a_wrong_or_missing_marker_is_rebuilt(tmp_path: Path, marker: str | None) -> None:
     roots = two_roots(tmp_path / "roots")
@@ -275,7 +389,7 @@ def test_farm_with_a_wrong_or_missing_marker_is_rebuilt(tmp_path: Path, marker: 
         Path(farm.path, MARKER).write_text(marker)
     again = ensure_farm(plan_farm(roots, ["tpkg", "ns"], "symlink"), base, hold=False)
     assert again.created
-    assert Path(farm.path, MARKER).read_text().strip() == os.path.basename(farm.path)
+    assert Path(farm.path, MARKER).read_text().split()[0] == os.path.basename(farm.path)
 
 
 @pytest.mark.parametrize("mode", ["hardlink", "copy"])

@@ -29,6 +29,7 @@ __all__ = [
     "links_intact",
     "lock_exclusive",
     "open_shared",
+    "record_mtimes",
     "release",
     "resolves",
     "saved_farm_key",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 LOCK = ".vsite-lock"
-MARKER = ".vsite-farm"  # the farm's key: written last when it is built
+MARKER = ".vsite-farm"  # the farm's key and its directories' mtimes: written last
 
 _held: dict[str, int] = {}  # farm path -> descriptor holding its shared lock
 
@@ -141,18 +142,116 @@ def saved_farm_key(saved: object) -> "str | None":
 def hold_intact(
     path: str,
     key: str,
-    file_links: "Sequence[tuple[str, str]]",
-    dir_links: "Sequence[tuple[str, str]]",
+    saved: "tuple[Sequence[str], Sequence[tuple[str, str]], Sequence[tuple[str, str]]]",
+    changing: "Sequence[str] | None",
 ) -> bool:
     """Hold the symlink farm at ``path`` and check it, for a warm start that loads
     nothing of the farm builder (:mod:`vsite.native.farm`); False (not held) when it is
-    missing or not intact: the builder then makes it."""
+    missing or not intact: the builder then makes it.
+
+    ``saved``: the plan's native part as the index keeps it (``dirs``, ``file_links``,
+    ``dir_links``). ``changing``: the roots whose files may change between starts (the
+    verified ones; None: any root). A link into another root (a store's, or one
+    declared immutable) has a target that never changes: such links are not looked at
+    one by one (a farm of torch and its CUDA wheels has hundreds), only the real
+    directories holding them, by the mtimes recorded when the farm was built (a link
+    removed, added or renamed in one changes its mtime), and the links at the top,
+    which no recorded directory holds. If a directory's mtime moved (a file some
+    package wrote beside its modules), every link is checked as before and, when they
+    all hold, the new mtimes are recorded.
+    """
+    dirs, file_links, dir_links = saved
     if acquire(path) is None:
         return False
-    if links_intact(path, key, file_links, dir_links, resolves):
-        return True
+    recorded = _marker(path, key)
+    if recorded is not None:
+        if changing is None:
+            fast = False
+        else:
+            roots = tuple(os.path.join(root, "") for root in changing)
+            fast = (
+                recorded[1:] == _mtimes(path, dirs)
+                and all(
+                    os.path.lexists(os.path.join(path, rel))
+                    for rel, _ in file_links
+                    if os.sep not in rel
+                )
+                and _resolve(path, file_links, dir_links, roots)
+            )
+        if fast or links_intact(path, key, file_links, dir_links, resolves):
+            if not fast and changing is not None:
+                record_mtimes(path, key, dirs)
+            return True
     release(path)
     return False
+
+
+def record_mtimes(path: str, key: str, dirs: "Sequence[str]") -> None:
+    """Write the farm's marker again with the current mtimes of its directories; atomic,
+    never an error (a farm whose mtimes are not recorded is checked link by link)."""
+    temp = os.path.join(path, f"{MARKER}.{os.getpid()}.tmp")
+    try:
+        write_marker(temp, marker_text(path, key, dirs))
+        os.replace(temp, os.path.join(path, MARKER))
+    except OSError:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+
+def marker_text(path: str, key: str, dirs: "Sequence[str]") -> str:
+    """A farm's marker: its key, then the mtimes of its real directories (``dirs``,
+    relative, the plan's order)."""
+    return " ".join([key, *_mtimes_or_raise(path, dirs)]) + "\n"
+
+
+def write_marker(path: str, text: str) -> None:
+    # An explicit mode: under umask 0 a plain open() would make it world-writable.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with open(fd, "w", encoding="utf-8") as stream:
+        stream.write(text)
+
+
+def _marker(path: str, key: str) -> "list[str] | None":
+    """The marker's fields (the key first) when its key is ``key``; else None."""
+    try:
+        with open(os.path.join(path, MARKER), encoding="utf-8") as stream:
+            fields = stream.read().split()
+    except OSError:
+        return None
+    return fields if fields[:1] == [key] else None
+
+
+def _mtimes(path: str, dirs: "Sequence[str]") -> "list[str] | None":
+    try:
+        return _mtimes_or_raise(path, dirs)
+    except OSError:
+        return None
+
+
+def _mtimes_or_raise(path: str, dirs: "Sequence[str]") -> "list[str]":
+    return [str(os.stat(os.path.join(path, rel)).st_mtime_ns) for rel in dirs]
+
+
+def _resolve(
+    path: str,
+    file_links: "Sequence[tuple[str, str]]",
+    dir_links: "Sequence[tuple[str, str]]",
+    roots: "tuple[str, ...]",
+) -> bool:
+    """Whether the links into ``roots`` (``root/`` prefixes) still reach their targets."""
+    if not roots:
+        return True
+    return all(
+        os.path.exists(os.path.join(path, rel))
+        for rel, target in file_links
+        if target.startswith(roots)
+    ) and all(
+        os.path.isdir(os.path.join(path, rel))
+        for rel, target in dir_links
+        if target.startswith(roots)
+    )
 
 
 def links_intact(
@@ -162,14 +261,13 @@ def links_intact(
     dir_links: "Sequence[tuple[str, str]]",
     intact: "Callable[[str, str], bool]",
 ) -> bool:
-    """A farm is trusted only if its marker matches ``key`` and every link of its native
+    """A farm is trusted only if its marker's key is ``key`` and every link of its native
     part still holds its target (``intact(farm path, target)``). The view's links are not
     looked at: one per name, thousands; they follow the index, whose freshness covers
     the roots they point into."""
+    if _marker(path, key) is None:
+        return False
     try:
-        with open(os.path.join(path, MARKER), encoding="utf-8") as stream:
-            if stream.read().strip() != key:
-                return False
         for rel, target in file_links:
             if not intact(os.path.join(path, rel), target):
                 return False

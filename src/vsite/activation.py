@@ -396,7 +396,7 @@ def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | _HeldFarm | None
             return None
     cached = index.plans.get("symlink") if link is None else None
     if cached is not None and not os.environ.get("VSITE_LINK_MODE") and _symlinks_by_default():
-        warm = _held_intact(base, cached)
+        warm = _held_intact(base, cached, index.changing)
         if warm is not None:
             return warm
     from vsite.native.farm import FarmPlan, ensure_farm, plan_farm, resolve_link_mode
@@ -446,20 +446,23 @@ class _HeldFarm:
         return FarmPlan.from_data(self._saved)
 
 
-def _held_intact(base: str, saved: "tuple[object, ...]") -> "_HeldFarm | None":
+def _held_intact(
+    base: str, saved: "tuple[object, ...]", changing: "tuple[str, ...] | None"
+) -> "_HeldFarm | None":
     """The symlink farm of the saved plan ``saved`` (the index's), held, if it is there
-    and intact: the warm start, which loads nothing of the farm's builder."""
+    and intact: the warm start, which loads nothing of the farm's builder. ``changing``:
+    the roots whose links are checked one by one (see ``_farm_lock.hold_intact``)."""
     from vsite._farm_lock import hold_intact, saved_farm_key
 
     key = saved_farm_key(saved)
     if key is None:
         return None
-    staged, _mode, _dirs, file_links, dir_links, _key = saved
+    staged, _mode, dirs, file_links, dir_links, _key = saved
     if type(staged) is not tuple:
         return None
 
     path = os.path.join(base, key)
-    if not hold_intact(path, key, file_links, dir_links):  # type: ignore[arg-type]
+    if not hold_intact(path, key, (dirs, file_links, dir_links), changing):  # type: ignore[arg-type]
         return None
     return _HeldFarm(path, staged, saved)
 

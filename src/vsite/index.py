@@ -21,7 +21,8 @@ __all__ = ["DroppedRoot", "SiteIndex", "build_index"]
 # -- the index file's layout (the format is described in vsite.index_cache) --------------
 
 MAGIC = b"vsite-ix"
-FORMAT = 7  # 6: sectioned, hashed tables read lazily; immutable roots unverified; 7: views
+FORMAT = 8  # 6: sectioned, hashed tables read lazily; immutable roots unverified; 7: views;
+# 8: farm plans of farm format 4 (the marker records mtimes; see vsite._farm_lock)
 SIDECAR_SUFFIX = ".vsite-index"
 SECTIONS = ("source", "content", "core", "roots", "verify", "identity")  # read at start
 LAZY = ("names", "dists", "order", "mtimes", "dropped")  # read when first used
@@ -86,6 +87,7 @@ class SiteIndex:
 
     __slots__ = (
         "cache_file",
+        "changing",
         "dists",
         "dropped",
         "entries",
@@ -121,6 +123,9 @@ class SiteIndex:
         self.plans: dict[str, tuple[object, ...]] = {}  # link mode -> farm plan data
         self.cache_file: Optional[str] = None  # where this index persists, if anywhere
         self.identity: Optional[bytes] = None  # the roots' identity, taken before the scan
+        # The roots a start verifies, whose files may change between starts; None: not
+        # known here (every link of the farm's native part is then checked).
+        self.changing: Optional[tuple[str, ...]] = None
         # The vsite store entries among the roots: held for this process's lifetime.
         self.held: tuple[str, ...] = _store_entries(roots)
 

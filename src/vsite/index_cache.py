@@ -219,9 +219,9 @@ def _decode(
         roots = tuple(_split(reader.eager(3)))
     except (ValueError, EOFError, TypeError, MemoryError):
         raise CorruptIndex("core") from None
-    if verify and not _same_identity(
-        roots if verify_roots is True else _split(reader.eager(4)), reader.eager(5)
-    ):
+    # The roots this start verifies; none for a sidecar, trusted whole.
+    changing = (roots if verify_roots is True else _split(reader.eager(4))) if verify else []
+    if verify and not _same_identity(changing, reader.eager(5)):
         return None
     if not (
         _strings(held)
@@ -243,6 +243,7 @@ def _decode(
         plans=plans,
         held=held,
         identity=reader.eager(5),
+        changing=tuple(changing),
     )
 
 
@@ -277,6 +278,7 @@ class MappedIndex(SiteIndex):
         plans: dict[str, tuple[object, ...]],
         held: tuple[str, ...],
         identity: bytes,
+        changing: tuple[str, ...],
     ) -> None:
         self._reader = reader
         self._source = source
@@ -290,6 +292,7 @@ class MappedIndex(SiteIndex):
         self.plans = plans
         self.held = held
         self.identity = identity
+        self.changing = changing
         self.cache_file = None
         self.entries = _NameTable(self, len(roots))
         self.dists = _DistTable(self)

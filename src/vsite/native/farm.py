@@ -33,10 +33,12 @@ from vsite._farm_lock import (
     MARKER,
     acquire,
     links_intact,
+    marker_text,
     open_shared,
     release,
     resolves,
     take_over,
+    write_marker,
 )
 from vsite._record import Record
 from vsite.errors import FarmError
@@ -58,7 +60,9 @@ __all__ = [
 ]
 
 ENV_LINK = "VSITE_LINK_MODE"
-_FORMAT = "3"  # 2: farms carry a lock file (in-use signal for collect_garbage); 3: the view
+#: 2: farms carry a lock file (in-use signal for collect_garbage); 3: the view; 4: the
+#: marker records the directories' mtimes (an older vsite would read it as another key)
+_FORMAT = "4"
 #: Top-level entries the view leaves out: bytecode, and .pth files (vsite runs them; the
 #: view is never a site directory that ``site`` would process).
 _NOT_VIEWED = ("__pycache__",)
@@ -116,7 +120,8 @@ class _PlanData(Record):
 
 class FarmPlan:
     """What a farm holds: real directories, linked files, linked pure subtrees (the
-    native part, checked at every start), and the view's links (not checked)."""
+    native part, checked at every start: see ``_farm_lock.hold_intact``), and the view's
+    links (not checked)."""
 
     __slots__ = ("_key", "dir_links", "dirs", "file_links", "mode", "staged", "view_links")
 
@@ -434,10 +439,8 @@ def _build(temp: str, plan: FarmPlan, key: str) -> int:
             os.symlink(target, os.path.join(temp, rel), target_is_directory=True)
         for rel, target in plan.view_links or ():
             os.symlink(target, os.path.join(temp, rel))
-        # An explicit mode: under umask 0 a plain open() would make it world-writable.
-        marker = os.open(os.path.join(temp, MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with open(marker, "w", encoding="utf-8") as stream:
-            stream.write(key + "\n")
+        # Last: its directories are complete, so the mtimes it records are final.
+        write_marker(os.path.join(temp, MARKER), marker_text(temp, key, plan.dirs))
     except BaseException:
         os.close(fd)
         raise
