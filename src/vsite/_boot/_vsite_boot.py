@@ -17,7 +17,10 @@ directory, a stat of its source and an open and read of its bytecode: ~0.1 ms ap
 the 2-core VMs, about as much as the code itself. So their code objects are also kept
 together in one file beside their bytecode, ``vsite/__pycache__/_boot.TAG.bundle``
 (its own ``.pyc`` files' directory, with their trust: whoever can write there can
-already replace vsite's bytecode), read with one ``open`` and one ``marshal.loads``. The
+already replace vsite's bytecode), read with one ``open`` and one ``marshal.loads``.
+The modules only some starts load (:data:`BUNDLED_IF_USED`: a store's holds, what runs
+the site's ``.pth`` files) are in it too, each read, checked and decoded only when
+imported, so a start that does not use them pays nothing for them. The
 modules are still imported by the import system, through a finder that is on
 ``sys.meta_path`` only while the site boots and a ``SourceFileLoader`` whose
 ``get_code`` returns the bundled code once and that hands each module a plain
@@ -40,12 +43,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec, SourceFileLoader
     from types import CodeType, ModuleType
-    from typing import Optional, Protocol  # local annotations: never evaluated
+    from typing import IO, Optional, Protocol  # local annotations: never evaluated
 
     from _typeshed.importlib import MetaPathFinderProtocol
 
     class _BundleFinder(MetaPathFinderProtocol, Protocol):
         served: "list[str]"
+        stale: bool
+        stream: "IO[bytes]"
+
+    #: A bundled module (see read_bundle).
+    _Entry = tuple[str, str, Optional[CodeType], Optional[tuple[int, int, int, int]]]
 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,7 +72,23 @@ BUNDLED = (
     "vsite.activation",
     "vsite._startup",
 )
-_BUNDLE_TAG = b"vsite-boot-2"  # 2: each module's __cached__ recorded
+#: What some starts load too, bundled with the code decoded only when imported: a site
+#: in a vsite store holds its entries; a site with ``.pth`` files (setuptools' among
+#: them) runs them, and one that imports from the site loads the union and the bytecode
+#: loader.
+BUNDLED_IF_USED = (
+    "vsite.store_holds",
+    "vsite._compat",
+    "vsite._compat.py312_dot_pth",
+    "vsite.pth",
+    "vsite._machinery",
+    "vsite._fs",
+    "vsite.finder.union",
+    "vsite.finder.bytecode",
+)
+#: 2: each module's __cached__ recorded; 3: the modules of BUNDLED_IF_USED, each
+#: module's code marshalled apart (decoded when imported)
+_BUNDLE_TAG = b"vsite-boot-3"
 
 
 def boot_from_environment() -> None:
@@ -207,24 +231,33 @@ class _Bundle:
         """Put the bundle's finder first on ``sys.meta_path``, if the bundle is current."""
         if self.path is None:
             return False
-        codes = read_bundle(self.path, self.package)
-        if codes is None:
+        try:
+            # open_code, as the stdlib's loaders open code: audit hooks see the same open.
+            stream = io.open_code(self.path)  # noqa: SIM115 - the finder reads it until close()
+        except OSError:
             return False
-        self._finder = _finder(codes)
+        entries = read_bundle(stream, self.package)
+        if entries is None:
+            stream.close()
+            return False
+        self._finder = _finder(entries, stream)
         sys.meta_path.insert(0, self._finder)
         return True
 
     def close(self) -> None:
         """Take the finder back off; write the bundle if this start loaded vsite and had
-        no bundle to read (not when vsite was loaded before: nested boots)."""
+        no bundle to read, or found a module of it stale (not when vsite was loaded
+        before: nested boots)."""
         finder, self._finder = self._finder, None
         if finder is not None:
             if finder in sys.meta_path:
                 sys.meta_path.remove(finder)
+            finder.stream.close()
             startup = sys.modules.get("vsite._startup")
             if startup is not None:
                 startup.bundled = tuple(finder.served)  # type: ignore[attr-defined]
-        elif self.missed and self.path is not None and not sys.dont_write_bytecode:
+            self.missed = finder.stale
+        if self.missed and self.path is not None and not sys.dont_write_bytecode:
             write_bundle(self.path, self.package)
 
 
@@ -240,79 +273,116 @@ def bundle_path(package: str) -> "str | None":
     return os.path.join(package, "__pycache__", f"_boot.{tag}{suffix}.bundle")
 
 
-def read_bundle(path: str, package: str) -> "dict[str, tuple[str, str, CodeType]] | None":
-    """Module name -> (its source, its bytecode's path, its code) from the bundle at
-    ``path``; None if there is none, it was written by another interpreter, it is
-    damaged, or a source changed."""
-    try:
-        # open_code, as the stdlib's loaders open code: audit hooks see the same open.
-        with io.open_code(path) as stream:
-            data = stream.read()
-    except OSError:
-        return None
+def read_bundle(stream: "IO[bytes]", package: str) -> "dict[str, _Entry] | None":
+    """Module name -> (its source, its bytecode's path, its code, and for a module of
+    :data:`BUNDLED_IF_USED`, None instead of its code and where its code lies in
+    ``stream`` (offset, length) with its source's recorded (mtime_ns, size): read and
+    checked when imported, as most starts never import them) from the bundle open as
+    ``stream``; None if it was written by another interpreter, it is damaged, or a
+    source of :data:`BUNDLED` changed."""
     head = _magic() + _BUNDLE_TAG
-    if data[: len(head)] != head:
+    if stream.read(len(head)) != head:
         return None
-    codes: dict[str, tuple[str, str, CodeType]] = {}
+    entries: dict[str, _Entry] = {}
     code_type = type(read_bundle.__code__)
     try:
-        entries = marshal.loads(memoryview(data)[len(head) :])
-        for name, relative, mtime_ns, size, cached, code in entries:
-            if (
-                name not in BUNDLED
-                or type(code) is not code_type
-                or os.path.isabs(relative)
-                or os.path.isabs(cached)
-            ):
+        # The table, then the code of BUNDLED (one marshalled tuple: decoded at once, as
+        # every warm start runs it), then that of each module of BUNDLED_IF_USED apart.
+        table = marshal.loads(_section(stream))
+        codes = iter(marshal.loads(_section(stream)))
+        at = stream.tell()
+        for name, relative, mtime_ns, size, cached, length in table:
+            if os.path.isabs(relative) or os.path.isabs(cached):
                 return None
             source = os.path.join(package, relative)
-            st = os.stat(source)
-            if st.st_mtime_ns != mtime_ns or st.st_size != size:
-                return None  # vsite was edited or upgraded: import it as usual
-            codes[name] = (source, os.path.join(package, cached), code)
-    except (EOFError, OSError, TypeError, ValueError):  # damaged, or a source is gone
+            cached = os.path.join(package, cached)
+            if name in BUNDLED:
+                code = next(codes)
+                if type(code) is not code_type or not _unchanged(source, (mtime_ns, size)):
+                    return None  # vsite was edited or upgraded: import it as usual
+                entries[name] = (source, cached, code, None)
+            elif name in BUNDLED_IF_USED:
+                entries[name] = (source, cached, None, (at, length, mtime_ns, size))
+                at += length
+            else:
+                return None
+    except (EOFError, OSError, StopIteration, TypeError, ValueError):  # damaged, a source gone
         return None
-    return codes
+    return entries
+
+
+def _section(stream: "IO[bytes]") -> bytes:
+    """The next section of ``stream``: a u32 length, then its bytes."""
+    length = int.from_bytes(stream.read(4), "little")
+    data = stream.read(length)
+    if len(data) != length:
+        raise ValueError("truncated")
+    return data
+
+
+def _read_later(stream: "IO[bytes]", later: "tuple[int, int, int, int]", source: str) -> bytes:
+    """The marshalled code of a module of BUNDLED_IF_USED (see :func:`read_bundle`)."""
+    at, length, mtime_ns, size = later
+    if not _unchanged(source, (mtime_ns, size)):
+        raise ValueError(f"{source} changed")
+    stream.seek(at)
+    data = stream.read(length)
+    if len(data) != length:
+        raise ValueError("truncated")
+    return data
+
+
+def _unchanged(source: str, recorded: "tuple[int, int]") -> bool:
+    try:
+        st = os.stat(source)
+    except OSError:
+        return False
+    return (st.st_mtime_ns, st.st_size) == recorded
 
 
 def write_bundle(path: str, package: str) -> None:
-    """Write the bundle of what this start imported, if it imported every bundled module
-    from ``package``; atomically (a reader sees all of it or nothing). Never an error:
-    a start without a bundle only costs what it cost before there was one."""
+    """Write the bundle of the modules of ``package`` (:data:`BUNDLED` and
+    :data:`BUNDLED_IF_USED`), each compiled as its import would be; atomically (a reader
+    sees all of it or nothing). Never an error: a start without a bundle only costs
+    what it cost before there was one."""
     # A read-only installation: checked first, so each start does not compile in vain.
     if not os.access(os.path.dirname(path), os.W_OK):
         return
     _, SourceFileLoader = _machinery()
-    prefix = os.path.join(package, "")
+    cache_from_source = sys.modules["_frozen_importlib_external"].cache_from_source
     try:
         from vsite._fs import write_atomic  # vsite is loaded: this start imported it
 
-        entries = []
-        for name in BUNDLED:
-            spec = getattr(sys.modules.get(name), "__spec__", None)
-            source = getattr(spec, "origin", None)
-            # The path a plain import gives __cached__ (this interpreter's tag and -O
-            # level, which the bundle's own name carries; no pycache_prefix).
-            cached = getattr(spec, "cached", None)
-            if not (
-                isinstance(source, str)
-                and source.startswith(prefix)
-                and isinstance(cached, str)
-                and cached.startswith(prefix)
-            ):
-                return  # not imported by this start, or from elsewhere: no bundle
+        table = []
+        core = []
+        apart = []
+        for name in BUNDLED + BUNDLED_IF_USED:
+            relative = os.path.join(*name.split(".")[1:], "__init__.py")
+            if not os.path.isfile(os.path.join(package, relative)):
+                relative = os.path.dirname(relative) + ".py"
+            source = os.path.join(package, relative)
             st = os.stat(source)  # before the code: a later edit makes the entry stale
             code = SourceFileLoader(name, source).get_code(name)
-            relative = source[len(prefix) :]
-            entries.append(
-                (name, relative, st.st_mtime_ns, st.st_size, cached[len(prefix) :], code)
-            )
-        write_atomic(path, _magic() + _BUNDLE_TAG + marshal.dumps(tuple(entries)), 0o666)
+            # The path a plain import gives __cached__ (this interpreter's tag and -O
+            # level, which the bundle's own name carries; no pycache_prefix).
+            cached = os.path.relpath(cache_from_source(source), package)
+            length = 0
+            if name in BUNDLED:
+                core.append(code)
+            else:
+                apart.append(marshal.dumps(code))
+                length = len(apart[-1])
+            table.append((name, relative, st.st_mtime_ns, st.st_size, cached, length))
+        sections = [marshal.dumps(tuple(table)), marshal.dumps(tuple(core))]
+        data = [_magic() + _BUNDLE_TAG]
+        for section in sections:
+            data += [len(section).to_bytes(4, "little"), section]
+        write_atomic(path, b"".join(data + apart), 0o666)
     except Exception:  # a full disk, a source that does not compile, ...
         pass  # write_atomic left no temporary behind
 
 
-def _finder(codes: "dict[str, tuple[str, str, CodeType]]") -> "_BundleFinder":
+def _finder(codes: "dict[str, _Entry]", stream: "IO[bytes]") -> "_BundleFinder":
     """A meta path finder for the bundle's modules (each found once, at its location)."""
     spec_type, loader_type = _machinery()
 
@@ -343,6 +413,8 @@ def _finder(codes: "dict[str, tuple[str, str, CodeType]]") -> "_BundleFinder":
     class BundleFinder:
         def __init__(self) -> None:
             self.served: list[str] = []
+            self.stale = False
+            self.stream = stream
 
         def find_spec(
             self, name: str, path: "object" = None, target: "ModuleType | None" = None
@@ -350,11 +422,18 @@ def _finder(codes: "dict[str, tuple[str, str, CodeType]]") -> "_BundleFinder":
             entry = codes.pop(name, None)
             if entry is None:
                 return None
-            source, cached, code = entry
+            source, cached, code, later = entry
+            if later is not None:  # one of BUNDLED_IF_USED: read and checked now
+                try:
+                    code = marshal.loads(_read_later(stream, later, source))
+                    if type(code) is not type(_finder.__code__):
+                        raise TypeError(name)
+                except (EOFError, OSError, TypeError, ValueError):  # edited since, damaged
+                    self.stale = True  # imported as usual; the bundle is written again
+                    return None
             is_package = os.path.basename(source) == "__init__.py"
-            spec = spec_type(
-                name, BundledLoader(name, source, code), origin=source, is_package=is_package
-            )
+            loader = BundledLoader(name, source, code)  # type: ignore[arg-type] # not None now
+            spec = spec_type(name, loader, origin=source, is_package=is_package)
             if is_package:
                 spec.submodule_search_locations = [os.path.dirname(source)]
             spec.has_location = True
