@@ -263,6 +263,31 @@ def test_a_start_follows_the_farm_links_of_verified_roots_only(
     assert created() == ("False\n" if immutable else "True\n")
 
 
+@pytest.mark.parametrize(
+    "saved",
+    [
+        ((), "symlink", [], [], [], "0" * 32),  # an older vsite's shape: links decoded
+        ((), "symlink", [], (), b"not marshal", "0" * 32),  # links damaged
+        ("x",),
+    ],
+)
+def test_a_saved_plan_of_another_shape_is_planned_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saved: tuple[object, ...]
+) -> None:
+    from vsite.activation import farm_for
+    from vsite.index_cache import load_or_build
+
+    monkeypatch.setenv("VSITE_DIR", str(tmp_path / "state"))
+    roots = two_roots(tmp_path / "roots")
+    index = load_or_build(str(write_manifest(tmp_path / "m.json", roots)))
+    index.plans = {"symlink": saved}
+    farm = farm_for(index, None)
+    assert farm is not None
+    assert farm.created
+    assert os.path.lexists(os.path.join(farm.path, "tpkg", "_C.so"))
+    _farm_lock.release(farm.path)
+
+
 def test_farm_with_a_dangling_link_is_rebuilt(tmp_path: Path) -> None:
     roots = two_roots(tmp_path / "roots")
     base = farms_dir(tmp_path)
@@ -301,10 +326,8 @@ def warm_farm(tmp_path: Path) -> tuple[list[str], Farm]:
 
 def warm_check(farm: Farm, changing: list[str] | None) -> bool:
     """The warm start's check of ``farm`` (as activation runs it from the saved plan)."""
-    plan = farm.plan
-    held = _farm_lock.hold_intact(
-        farm.path, plan.key(), (plan.dirs, plan.file_links, plan.dir_links), changing
-    )
+    _staged, _mode, dirs, top, links, key = farm.plan.to_data()
+    held = _farm_lock.hold_intact(farm.path, key, (dirs, top, links), changing)  # type: ignore[arg-type]
     _farm_lock.release(farm.path)
     return held
 

@@ -14,6 +14,7 @@ the farm's path. ``vsite exec``'s environment shells are held the same way
 (:mod:`vsite.tools.shell_gc`).
 """
 
+import marshal
 import os
 
 TYPE_CHECKING = False
@@ -142,48 +143,72 @@ def saved_farm_key(saved: object) -> "str | None":
 def hold_intact(
     path: str,
     key: str,
-    saved: "tuple[Sequence[str], Sequence[tuple[str, str]], Sequence[tuple[str, str]]]",
+    saved: "tuple[Sequence[str], Sequence[str], bytes]",
     changing: "Sequence[str] | None",
 ) -> bool:
     """Hold the symlink farm at ``path`` and check it, for a warm start that loads
     nothing of the farm builder (:mod:`vsite.native.farm`); False (not held) when it is
     missing or not intact: the builder then makes it.
 
-    ``saved``: the plan's native part as the index keeps it (``dirs``, ``file_links``,
-    ``dir_links``). ``changing``: the roots whose files may change between starts (the
-    verified ones; None: any root). A link into another root (a store's, or one
-    declared immutable) has a target that never changes: such links are not looked at
-    one by one (a farm of torch and its CUDA wheels has hundreds), only the real
-    directories holding them, by the mtimes recorded when the farm was built (a link
-    removed, added or renamed in one changes its mtime), and the links at the top,
-    which no recorded directory holds. If a directory's mtime moved (a file some
-    package wrote beside its modules), every link is checked as before and, when they
-    all hold, the new mtimes are recorded.
+    ``saved``: the plan's native part as the index keeps it: its real directories
+    (``dirs``), its file links at the top (``top``) and, still marshalled, all its links
+    (``links``: file links, dir links). ``changing``: the roots whose files may change
+    between starts (the verified ones; None: any root). A link into another root (a
+    store's, or one declared immutable) has a target that never changes: such links
+    are not looked at one by one (a farm of torch and its CUDA wheels has hundreds),
+    only the real directories holding them, by the mtimes recorded when the farm was
+    built (a link removed, added or renamed in one changes its mtime), and the links at
+    the top, which no recorded directory holds. If a directory's mtime moved (a file
+    some package wrote beside its modules), every link is checked as before and, when
+    they all hold, the new mtimes are recorded.
     """
-    dirs, file_links, dir_links = saved
+    dirs, top, links = saved
     if acquire(path) is None:
         return False
-    recorded = _marker(path, key)
-    if recorded is not None:
-        if changing is None:
-            fast = False
-        else:
-            roots = tuple(os.path.join(root, "") for root in changing)
-            fast = (
-                recorded[1:] == _mtimes(path, dirs)
-                and all(
-                    os.path.lexists(os.path.join(path, rel))
-                    for rel, _ in file_links
-                    if os.sep not in rel
-                )
-                and _resolve(path, file_links, dir_links, roots)
-            )
-        if fast or links_intact(path, key, file_links, dir_links, resolves):
-            if not fast and changing is not None:
-                record_mtimes(path, key, dirs)
-            return True
+    if _intact_by_mtimes(path, key, dirs, top, links, changing):
+        return True
+    decoded = _links(links)
+    if decoded is not None and links_intact(path, key, *decoded, resolves):
+        if changing is not None:
+            record_mtimes(path, key, dirs)
+        return True
     release(path)
     return False
+
+
+def _intact_by_mtimes(
+    path: str,
+    key: str,
+    dirs: "Sequence[str]",
+    top: "Sequence[str]",
+    links: bytes,
+    changing: "Sequence[str] | None",
+) -> bool:
+    """``hold_intact``'s check without following the links into immutable roots."""
+    recorded = _marker(path, key)
+    if (
+        changing is None
+        or recorded is None
+        or recorded[1:] != _mtimes(path, dirs)
+        or not all(os.path.lexists(os.path.join(path, rel)) for rel in top)
+    ):
+        return False
+    if not changing:
+        return True
+    decoded = _links(links)
+    roots = tuple(os.path.join(root, "") for root in changing)
+    return decoded is not None and _resolve(path, *decoded, roots)
+
+
+def _links(
+    data: bytes,
+) -> "tuple[Sequence[tuple[str, str]], Sequence[tuple[str, str]]] | None":
+    """A saved plan's (file links, dir links); None when damaged."""
+    try:
+        file_links, dir_links = marshal.loads(data)
+    except (EOFError, TypeError, ValueError):
+        return None
+    return file_links, dir_links
 
 
 def record_mtimes(path: str, key: str, dirs: "Sequence[str]") -> None:

@@ -407,7 +407,14 @@ def farm_for(index: "SiteIndex", link: "str | None") -> "Farm | _HeldFarm | None
         return plan_farm(index.roots, index.native, mode, index.entries)
 
     cached = index.plans.get(mode)
-    plan = FarmPlan.from_data(cached) if cached is not None else replan()
+    plan = None
+    if cached is not None:
+        try:
+            plan = FarmPlan.from_data(cached)
+        except ValueError:  # not a saved plan's shape (a damaged index): planned again
+            cached = None
+    if plan is None:
+        plan = replan()
     try:
         farm = ensure_farm(plan, base, replan=replan)
     except OSError:  # FarmError is one
@@ -457,12 +464,12 @@ def _held_intact(
     key = saved_farm_key(saved)
     if key is None:
         return None
-    staged, _mode, dirs, file_links, dir_links, _key = saved
-    if type(staged) is not tuple:
+    staged, _mode, dirs, top, links, _key = saved
+    if type(staged) is not tuple or type(links) is not bytes:
         return None
 
     path = os.path.join(base, key)
-    if not hold_intact(path, key, (dirs, file_links, dir_links), changing):  # type: ignore[arg-type]
+    if not hold_intact(path, key, (dirs, top, links), changing):  # type: ignore[arg-type]
         return None
     return _HeldFarm(path, staged, saved)
 

@@ -25,6 +25,7 @@ each holds it for its lifetime (:mod:`vsite._farm_lock`), so ``vsite gc``
 
 from __future__ import annotations
 
+import marshal
 import os
 import sys
 
@@ -106,15 +107,18 @@ LINK_MODES = tuple(_MODES)
 
 
 class _PlanData(Record):
-    """A plan as the persistent index keeps it: FarmPlan's fields of these names, as
-    one plain tuple."""
+    """A plan as the persistent index keeps it, one plain tuple: what a warm start looks
+    at decoded (the real directories, the file links at the top), the native part's
+    links still marshalled (``links``: (file links, dir links)), decoded only when they
+    are followed; a torch site's plan has ~500, which every start would otherwise
+    decode (see ``_farm_lock.hold_intact``)."""
 
-    __slots__ = _fields = ("staged", "mode", "dirs", "file_links", "dir_links", "key")
+    __slots__ = _fields = ("staged", "mode", "dirs", "top", "links", "key")
     staged: tuple[str, ...]
     mode: str
     dirs: list[str]
-    file_links: list[tuple[str, str]]
-    dir_links: list[tuple[str, str]]
+    top: tuple[str, ...]
+    links: bytes
     key: str
 
 
@@ -140,20 +144,28 @@ class FarmPlan:
         """Plain containers, for the persistent index: what a start needs (the native
         part and the whole plan's key), not the view's links (one per name: a start
         would decode thousands), which :func:`plan_farm` makes again if ever needed."""
-        self.key()
-        return (*[getattr(self, field) for field in _PlanData._fields[:-1]], self._key)
+        links = marshal.dumps((self.file_links, self.dir_links))
+        top = tuple(rel for rel, _ in self.file_links if os.sep not in rel)
+        saved = _PlanData(
+            staged=self.staged, mode=self.mode, dirs=self.dirs, top=top, links=links, key=self.key()
+        )
+        return saved.as_tuple()
 
     @classmethod
     def from_data(cls, data: tuple[object, ...]) -> FarmPlan:
         """A plan from :meth:`to_data`: its native part and its key, without the view's
         links (:attr:`complete` is False)."""
         saved = _PlanData.from_tuple(data)
-        if saved is None or type(saved.key) is not str:
+        if saved is None or type(saved.key) is not str or type(saved.links) is not bytes:
             raise ValueError(f"not a farm plan: {len(data)} fields")
+        try:
+            file_links, dir_links = marshal.loads(saved.links)
+        except (EOFError, TypeError, ValueError):
+            raise ValueError("not a farm plan: its links") from None
         plan = cls(saved.staged, saved.mode)
         plan.dirs = list(saved.dirs)
-        plan.file_links = [(rel, target) for rel, target in saved.file_links]
-        plan.dir_links = [(rel, target) for rel, target in saved.dir_links]
+        plan.file_links = [(rel, target) for rel, target in file_links]
+        plan.dir_links = [(rel, target) for rel, target in dir_links]
         plan._key = saved.key
         plan.view_links = None
         return plan
