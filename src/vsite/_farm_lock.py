@@ -30,7 +30,6 @@ __all__ = [
     "links_intact",
     "lock_exclusive",
     "open_shared",
-    "record_mtimes",
     "release",
     "resolves",
     "saved_farm_key",
@@ -170,7 +169,7 @@ def hold_intact(
     decoded = _links(links)
     if decoded is not None and links_intact(path, key, *decoded, resolves):
         if changing is not None:
-            record_mtimes(path, key, dirs)
+            _record_mtimes(path, key, dirs)
         return True
     release(path)
     return False
@@ -211,7 +210,7 @@ def _links(
     return file_links, dir_links
 
 
-def record_mtimes(path: str, key: str, dirs: "Sequence[str]") -> None:
+def _record_mtimes(path: str, key: str, dirs: "Sequence[str]") -> None:
     """Write the farm's marker again with the current mtimes of its directories; atomic,
     never an error (a farm whose mtimes are not recorded is checked link by link)."""
     temp = os.path.join(path, f"{MARKER}.{os.getpid()}.tmp")
@@ -266,8 +265,6 @@ def _resolve(
     roots: "tuple[str, ...]",
 ) -> bool:
     """Whether the links into ``roots`` (``root/`` prefixes) still reach their targets."""
-    if not roots:
-        return True
     return all(
         os.path.exists(os.path.join(path, rel))
         for rel, target in file_links
