@@ -5,12 +5,13 @@
 CPython (3.11) runs a full, generation-2 collection when the objects that survived
 younger collections since the last one pass a quarter of the long-lived ones. An import
 of torch ends up near that threshold: in a bare ``python -c "import torch"`` the flat
-venv runs 2 full collections, vsite's layouts (a few hundred more allocations: the boot,
-the finder) 3, and that third pass over ~170k objects is ~40 ms, ~2% of the import.
-A program that has ~3,000 more live objects before it imports torch (as a real one
-has) runs 3 in every layout. This bench times the import in each layout with ``K``
-objects allocated first, for K = 0 and K = 3,000, so the layouts' own cost can be read
-where their collections are the same.
+venv runs 2 full collections and crosses into a third with ~2,000 more live objects
+first; vsite's layouts ran 3 until cefb2a3 (their start left ~2,400 more GC-tracked
+objects than a flat one; ~1,900 since), and that third pass over ~170k objects is
+40-70 ms, 2-3% of the import. A program that has ~3,000 more live objects before it
+imports torch (as a real one may) runs 3 in every layout. This bench times the import
+in each layout with ``K`` objects allocated first, for K = 0 and K = 3,000, so the
+layouts' own cost can be read where their collections are the same.
 
 Uses the trees ``bench/real_packages.py --torch`` built (``--cache``, default
 ``bench/trees/real``): the flat venv, the store and foreign manifests, the vsite under
