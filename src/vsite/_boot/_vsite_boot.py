@@ -313,11 +313,7 @@ def read_bundle(stream: "IO[bytes]", package: str) -> "dict[str, _Entry] | None"
 
 def _section(stream: "IO[bytes]") -> bytes:
     """The next section of ``stream``: a u32 length, then its bytes."""
-    length = int.from_bytes(stream.read(4), "little")
-    data = stream.read(length)
-    if len(data) != length:
-        raise ValueError("truncated")
-    return data
+    return _read_exactly(stream, int.from_bytes(stream.read(4), "little"))
 
 
 def _read_later(stream: "IO[bytes]", later: "tuple[int, int, int, int]", source: str) -> bytes:
@@ -326,6 +322,10 @@ def _read_later(stream: "IO[bytes]", later: "tuple[int, int, int, int]", source:
     if not _unchanged(source, (mtime_ns, size)):
         raise ValueError(f"{source} changed")
     stream.seek(at)
+    return _read_exactly(stream, length)
+
+
+def _read_exactly(stream: "IO[bytes]", length: int) -> bytes:
     data = stream.read(length)
     if len(data) != length:
         raise ValueError("truncated")
@@ -426,7 +426,7 @@ def _finder(codes: "dict[str, _Entry]", stream: "IO[bytes]") -> "_BundleFinder":
             if later is not None:  # one of BUNDLED_IF_USED: read and checked now
                 try:
                     code = marshal.loads(_read_later(stream, later, source))
-                    if type(code) is not type(_finder.__code__):
+                    if type(code) is not type(read_bundle.__code__):
                         raise TypeError(name)
                 except (EOFError, OSError, TypeError, ValueError):  # edited since, damaged
                     self.stale = True  # imported as usual; the bundle is written again
